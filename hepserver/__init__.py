@@ -1,0 +1,1 @@
+"""HEP capture daemon storing into hyena."""

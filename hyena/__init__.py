@@ -1,0 +1,1 @@
+"""hyena: append-only, mmap-backed columnar time-series engine."""
