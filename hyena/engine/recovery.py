@@ -1,0 +1,153 @@
+"""Bring a data directory back to its last commit when it is opened.
+
+catalog.data says, per source, how many partitions and how many head rows are committed. Every
+thing beyond that was written after the last commit (or by an append that a crash cut short)
+and is discarded here: partitions listed in pgmeta.data past the committed count, block files
+of the head that the commit does not name, source directories the catalog does not know, and
+temp files of interrupted metadata writes. Nothing a commit names is ever changed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hyena.engine.catalog import Schema
+from hyena.engine.group import PartitionGroup
+from hyena.engine.partition import ColumnState, Geometry, Partition, _minmax
+from hyena.errors import CorruptFileError
+from hyena.storage import format as fmt
+from hyena.storage.block_file import BlockFile
+from hyena.storage.fs import FileOps
+from hyena.storage.metafile import read_meta
+from hyena.types import TS_COLUMN
+
+__all__ = ["load_groups", "remove_unknown_sources"]
+
+log = logging.getLogger("hyena.recovery")
+_BLOCK_NAME = re.compile(r"^block_(\d+)\.(data|index|pool|bloom)$")
+
+
+def load_groups(fs: FileOps, root: Path, schema: Schema, geometry: Geometry,
+                records: list[dict[str, Any]], preallocate: bool,
+                on_seal: Callable[[Partition], None]) -> dict[int, PartitionGroup]:
+    groups = {}
+    for record in records:
+        group = PartitionGroup(record["source"], root, fs, geometry, preallocate, on_seal)
+        _load_group(group, record, schema)
+        groups[group.source] = group
+    return groups
+
+
+def _load_group(group: PartitionGroup, record: dict[str, Any], schema: Schema) -> None:
+    committed = record["partitions"]
+    path = group.directory / fmt.GROUP_META_FILE
+    _remove_temp_files(group.fs, group.directory)
+    try:
+        entries = read_meta(group.fs, path, fmt.GROUP_MAGIC)["partitions"]
+    except FileNotFoundError:
+        if committed:
+            raise CorruptFileError(path, "missing, but the catalog lists partitions",
+                                   committed=committed) from None
+        entries = []
+    if len(entries) < committed:
+        raise CorruptFileError(path, "lists fewer partitions than the catalog committed",
+                               listed=len(entries), committed=committed)
+    for entry in entries[:committed - 1]:
+        group.partitions.append(Partition(
+            uuid.UUID(entry["id"]), group.source, entry["path"], group.root, group.fs,
+            group.geometry, rows=entry["rows"], min_ts=entry["min_ts"], max_ts=entry["max_ts"],
+            sealed=True))
+    if committed:
+        group.partitions.append(_load_head(group, entries[committed - 1], record, schema))
+    kept = {p.relpath for p in group.partitions}
+    for directory in _partition_directories(group.directory):
+        relpath = str(directory.relative_to(group.root))
+        if relpath not in kept:
+            log.info("discarding uncommitted partition %s", relpath)
+            group.fs.remove_tree(directory)
+    group.write_group_meta()
+
+
+def _load_head(group: PartitionGroup, entry: dict[str, Any], record: dict[str, Any],
+               schema: Schema) -> Partition:
+    """The head keeps exactly the rows and column values the catalog committed; it takes
+    appends again (a full head is sealed by the next append that does not fit)."""
+    part = Partition(uuid.UUID(entry["id"]), group.source, entry["path"], group.root, group.fs,
+                     group.geometry, rows=record["head_rows"], _columns={})
+    directory = part.directory
+    counts = {int(k): v for k, v in record["head_counts"].items()}
+    _remove_temp_files(group.fs, directory)
+    for name in sorted(p.name for p in directory.iterdir()) if directory.exists() else []:
+        match = _BLOCK_NAME.match(name)
+        if match and int(match.group(1)) not in counts:
+            group.fs.unlink(directory / name)  # created after the last commit
+    for cid, (count, pool_len) in counts.items():
+        ctype = schema.resolve(cid).type
+        state = ColumnState(ctype, count, pool_len)
+        used = (count + 1) * 4 if ctype.is_string else count * ctype.width
+        state.values = BlockFile.open(group.fs, directory / fmt.block_file(cid),
+                                      group.preallocate, used)
+        if ctype.is_sparse:
+            state.index = BlockFile.open(group.fs, directory / fmt.index_file(cid),
+                                         group.preallocate, count * 4)
+        if ctype.is_string:
+            state.pool = BlockFile.open(group.fs, directory / fmt.pool_file(cid),
+                                        group.preallocate, pool_len)
+        elif count:
+            values = np.fromfile(state.values.path, dtype=ctype.dtype, count=count,
+                                 offset=fmt.FILE_HEADER_SIZE)
+            if len(values) != count:
+                raise CorruptFileError(state.values.path, "block shorter than committed",
+                                       count=count, found=len(values))
+            state.vmin, state.vmax = _minmax(values, ctype)
+        part.columns[cid] = state
+    ts = part.columns.get(TS_COLUMN)
+    if ts is None or ts.count != part.rows:
+        raise CorruptFileError(directory, "head partition has no timestamps for its rows",
+                               rows=part.rows)
+    part.min_ts, part.max_ts = ts.vmin, ts.vmax
+    part.dense = frozenset(c for c in counts if c != TS_COLUMN
+                           and not schema.resolve(c).type.is_sparse)
+    return part
+
+
+def _partition_directories(group_dir: Path) -> list[Path]:
+    """Every `<year>-<quarter>/<week>/<day>/<uuid>` directory under a group directory."""
+    found = []
+    for quarter in _subdirs(group_dir):
+        for week in _subdirs(quarter):
+            for day in _subdirs(week):
+                for part in _subdirs(day):
+                    try:
+                        uuid.UUID(part.name)
+                    except ValueError:
+                        continue
+                    found.append(part)
+    return found
+
+
+def _subdirs(directory: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+
+
+def _remove_temp_files(fs: FileOps, directory: Path) -> None:
+    if directory.exists():
+        for tmp in directory.glob("*" + fmt.TEMP_SUFFIX):
+            fs.unlink(tmp)
+
+
+def remove_unknown_sources(fs: FileOps, root: Path, known: set[int]) -> None:
+    """Source directories created by appends that were never committed."""
+    for child in root.iterdir():
+        if child.is_dir() and child.name.isdigit() and int(child.name) not in known:
+            log.info("discarding uncommitted source directory %s", child)
+            fs.remove_tree(child)

@@ -1,0 +1,1 @@
+"""On-disk format: bytes and files only, no engine policy. The only package that touches the OS."""
