@@ -233,7 +233,8 @@ def _integers(data: Any, ctype: ColumnType, name: str, limit: int | None = None)
         try:
             array = np.array(data, dtype=target)
         except OverflowError as exc:
-            raise InvalidDataError("value out of range", column=name, type=ctype.label) from exc
+            raise InvalidDataError("value out of range", column=name, type=ctype.label,
+                                   min=min(data), max=max(data)) from exc
         if limit is not None and array.size and int(array.max()) > limit:
             raise InvalidDataError("value out of range", column=name, max=int(array.max()),
                                    limit=limit)

@@ -72,8 +72,10 @@ class PartitionGroup:
                 self._create(fresh)
                 writes = []
                 for part, r0, r1 in segments:
+                    # Partitions this batch fills and seals keep no descriptors open.
+                    transient = part in fresh and part in to_seal
                     writes += part.prepare(batch.ts, batch.columns, r0, r1, self.preallocate,
-                                           created)
+                                           created, transient)
                 Partition.write(writes)
             except BaseException:
                 self._undo(segments, fresh, before, created)
@@ -159,6 +161,10 @@ class PartitionGroup:
             write_meta(self.fs, self.directory / fmt.GROUP_META_FILE, fmt.GROUP_MAGIC,
                        {"source": self.source, "partitions": entries})
             self._listed = listed
+
+    def mark_listed(self) -> None:
+        """pgmeta.data on disk lists exactly the partitions in memory (after recovery)."""
+        self._listed = (len(self.partitions), sum(p.sealed for p in self.partitions))
 
     def commit_state(self) -> CommitState:
         with self._state_lock:

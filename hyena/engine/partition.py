@@ -132,7 +132,7 @@ class _Write:
     data: np.ndarray
 
 
-@dataclass
+@dataclass(eq=False)  # partitions compare by identity
 class Partition:
     """State of one partition; `columns` of a sealed partition load lazily from meta.data."""
 
@@ -210,7 +210,7 @@ class Partition:
     # --- appending -----------------------------------------------------------------------
 
     def prepare(self, ts: np.ndarray, columns: list[ColumnValues], r0: int, r1: int,
-                preallocate: bool, created: list[Path]) -> list[_Write]:
+                preallocate: bool, created: list[Path], transient: bool = False) -> list[_Write]:
         """Reserve space for rows [r0, r1) and return the writes; nothing is visible yet.
 
         New block files are created here (their paths are added to `created` so a failed
@@ -218,13 +218,14 @@ class Partition:
         """
         writes: list[_Write] = []
         self._plan_values(TS_COLUMN, ColumnType.U64_DENSE, ts[r0:r1], writes, preallocate,
-                          created)
+                          created, transient)
         for cv in columns:
             ctype = cv.column.type
             v0, v1 = value_range(cv, r0, r1)
             if v1 == v0:
                 continue
-            state = self._plan_values(cv.column.id, ctype, None, writes, preallocate, created)
+            state = self._plan_values(cv.column.id, ctype, None, writes, preallocate, created,
+                                      transient)
             if ctype.is_string:
                 offs = cv.offsets[v0:v1 + 1]
                 block = (offs[1:] - offs[0] + state.pool_len).astype(np.uint32)
@@ -244,12 +245,13 @@ class Partition:
         return writes
 
     def _plan_values(self, cid: int, ctype: ColumnType, values: np.ndarray | None,
-                     writes: list[_Write], preallocate: bool, created: list[Path]) -> ColumnState:
+                     writes: list[_Write], preallocate: bool, created: list[Path],
+                     transient: bool) -> ColumnState:
         columns = self.columns
         state = columns.get(cid)
         if state is None:
             state = ColumnState(ctype)
-            self._create_files(cid, state, preallocate, created)
+            self._create_files(cid, state, preallocate, created, transient)
             columns[cid] = state
         elif state.values is None:
             raise RuntimeError(f"partition {self.id} is sealed")
@@ -258,7 +260,7 @@ class Partition:
         return state
 
     def _create_files(self, cid: int, state: ColumnState, preallocate: bool,
-                      created: list[Path]) -> None:
+                      created: list[Path], transient: bool) -> None:
         ctype = state.type
         g = self.geometry
         directory = self.directory
@@ -267,7 +269,7 @@ class Partition:
             path = directory / name
             block = BlockFile.create(self.fs, path,
                                      FileHeader(magic, int(ctype), cid, width, capacity, self.id),
-                                     preallocate)
+                                     preallocate, transient)
             created.append(path)
             return block
 

@@ -71,7 +71,10 @@ def _load_group(group: PartitionGroup, record: dict[str, Any], schema: Schema) -
         if relpath not in kept:
             log.info("discarding uncommitted partition %s", relpath)
             group.fs.remove_tree(directory)
-    group.write_group_meta()
+    if len(entries) != committed or (committed and entries[committed - 1]["sealed"]):
+        group.write_group_meta()  # forget what the commit does not name
+    else:
+        group.mark_listed()
 
 
 def _load_head(group: PartitionGroup, entry: dict[str, Any], record: dict[str, Any],

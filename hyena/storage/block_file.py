@@ -10,8 +10,10 @@ from __future__ import annotations
 import struct
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from hyena.errors import CorruptFileError, FormatVersionError
 from hyena.storage.format import (BLOCK_MAGIC, FILE_HEADER_SIZE, FORMAT_VERSION, INDEX_MAGIC,
@@ -58,13 +60,17 @@ def read_header(data: bytes, path: Path | str) -> FileHeader:
 
 
 class BlockFile:
-    """An open block-like file that values are appended to (one writer)."""
+    """A block-like file that values are appended to (one writer thread at a time).
+
+    A *transient* file gives its descriptor back after every operation: a batch that fills
+    many partitions at once then holds one descriptor at a time for them, not one per file.
+    """
 
     __slots__ = ("fs", "path", "fd", "capacity", "allocated", "preallocate", "written",
-                 "synced", "_lock")
+                 "synced", "transient", "closed", "_lock")
 
     def __init__(self, fs: FileOps, path: Path, fd: int, capacity: int, preallocate: bool,
-                 allocated: int = 0) -> None:
+                 allocated: int = 0, transient: bool = False) -> None:
         self.fs = fs
         self.path = path
         self.fd = fd
@@ -74,10 +80,13 @@ class BlockFile:
         # Writes and syncs are counted, so a sync racing with a write never marks it durable.
         self.written = 0
         self.synced = 0
-        self._lock = threading.Lock()  # sync vs close (the writeback thread closes sealed files)
+        self.transient = transient
+        self.closed = False
+        self._lock = threading.Lock()  # the writeback thread syncs and closes sealed files
 
     @classmethod
-    def create(cls, fs: FileOps, path: Path, header: FileHeader, preallocate: bool) -> "BlockFile":
+    def create(cls, fs: FileOps, path: Path, header: FileHeader, preallocate: bool,
+               transient: bool = False) -> "BlockFile":
         """Create the file with its header and a payload region that is a hole until written."""
         fd = fs.open_rw(path, create=True)
         try:
@@ -89,8 +98,10 @@ class BlockFile:
             fs.close(fd)
             fs.unlink(path)
             raise
-        block = cls(fs, path, fd, header.capacity, preallocate)
+        block = cls(fs, path, fd, header.capacity, preallocate, transient=transient)
         block.written = 1
+        if transient:
+            block._release()
         return block
 
     @classmethod
@@ -105,6 +116,24 @@ class BlockFile:
         # Space before `used` was written already; reserve again from there on.
         return cls(fs, path, fd, header.capacity, preallocate, allocated=used)
 
+    @contextmanager
+    def _descriptor(self) -> Iterator[int]:
+        with self._lock:
+            if self.fd < 0:
+                if self.closed:
+                    raise ValueError(f"block file is closed: {self.path}")
+                self.fd = self.fs.open_rw(self.path)
+            try:
+                yield self.fd
+            finally:
+                if self.transient:
+                    self._release()
+
+    def _release(self) -> None:
+        if self.fd >= 0:
+            self.fs.close(self.fd)
+            self.fd = -1
+
     def reserve(self, end: int) -> None:
         """Make sure payload bytes [0, end) can be written without running out of space."""
         if end > self.capacity:
@@ -112,44 +141,48 @@ class BlockFile:
         if not self.preallocate or end <= self.allocated:
             return
         target = min(self.capacity, -(-end // ALLOCATION_STEP) * ALLOCATION_STEP)
-        self.fs.allocate(self.fd, FILE_HEADER_SIZE + self.allocated, target - self.allocated,
-                         self.path)
+        with self._descriptor() as fd:
+            self.fs.allocate(fd, FILE_HEADER_SIZE + self.allocated, target - self.allocated,
+                             self.path)
         self.allocated = target
 
     def grow(self, capacity: int) -> None:
         """Extend the payload region (string pools grow as strings arrive)."""
         if capacity <= self.capacity:
             return
-        self.fs.set_size(self.fd, FILE_HEADER_SIZE + capacity, self.path)
-        self.fs.pwrite(self.fd, struct.pack("<Q", capacity), HEADER_CAPACITY_OFFSET, self.path)
+        with self._descriptor() as fd:
+            self.fs.set_size(fd, FILE_HEADER_SIZE + capacity, self.path)
+            self.fs.pwrite(fd, struct.pack("<Q", capacity), HEADER_CAPACITY_OFFSET, self.path)
         self.capacity = capacity
         self.written += 1
 
     def write(self, offset: int, data: memoryview | bytes) -> None:
         """Write payload bytes at `offset` (callers reserve first)."""
         if len(data):
-            self.fs.pwrite(self.fd, data, FILE_HEADER_SIZE + offset, self.path)
-            self.written += 1
+            with self._descriptor() as fd:
+                self.fs.pwrite(fd, data, FILE_HEADER_SIZE + offset, self.path)
+                self.written += 1
 
     @property
     def dirty(self) -> bool:
         return self.written != self.synced
 
     def sync(self) -> None:
-        """Make every write so far durable; a no-op on a closed file (it was synced first)."""
-        with self._lock:
-            generation = self.written
-            if self.fd >= 0 and generation != self.synced:
-                self.fs.fdatasync(self.fd, self.path)
-                self.synced = generation
+        """Make every write so far durable; a no-op once closed (closing syncs first)."""
+        generation = self.written
+        if self.closed or generation == self.synced:
+            return
+        with self._descriptor() as fd:
+            self.fs.fdatasync(fd, self.path)
+        self.synced = generation
 
     def drop_cache(self) -> None:
-        with self._lock:
-            if self.fd >= 0:
-                self.fs.drop_cache(self.fd)
+        if not self.closed:
+            with self._descriptor() as fd:
+                self.fs.drop_cache(fd)
 
     def close(self) -> None:
+        """Give the descriptor back for good (sync first where the data must last)."""
         with self._lock:
-            if self.fd >= 0:
-                self.fs.close(self.fd)
-                self.fd = -1
+            self._release()
+            self.closed = True
