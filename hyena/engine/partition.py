@@ -22,7 +22,7 @@ from hyena.storage.fs import FileOps
 from hyena.storage.metafile import read_meta, write_meta
 from hyena.types import TS_COLUMN, ColumnType
 
-__all__ = ["value_range", "Geometry", "ColumnState", "Partition", "PartitionSnapshot", "ColumnSnapshot"]
+__all__ = ["value_range", "minmax", "Geometry", "ColumnState", "Partition", "PartitionSnapshot", "ColumnSnapshot"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ def value_range(cv: ColumnValues, r0: int, r1: int) -> tuple[int, int]:
     return int(np.searchsorted(cv.index, r0)), int(np.searchsorted(cv.index, r1))
 
 
-def _minmax(values: np.ndarray, ctype: ColumnType) -> tuple[int, int]:
+def minmax(values: np.ndarray, ctype: ColumnType) -> tuple[int, int]:
+    """Zone map of a non-empty array of integers of `ctype`."""
     if ctype.is_int128:
         return int128_minmax(values, ctype.signed)
     return int(values.min()), int(values.max())
@@ -313,7 +314,7 @@ class Partition:
             if ctype.is_string:
                 col.pool_len += int(cv.offsets[v1] - cv.offsets[v0])
             else:
-                lo, hi = _minmax(cv.values[v0:v1], ctype)
+                lo, hi = minmax(cv.values[v0:v1], ctype)
                 col.vmin = lo if col.vmin is None else min(col.vmin, lo)
                 col.vmax = hi if col.vmax is None else max(col.vmax, hi)
             col.count += v1 - v0

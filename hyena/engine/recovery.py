@@ -19,7 +19,7 @@ import numpy as np
 
 from hyena.engine.catalog import Schema
 from hyena.engine.group import PartitionGroup
-from hyena.engine.partition import ColumnState, Geometry, Partition, _minmax
+from hyena.engine.partition import ColumnState, Geometry, Partition, minmax
 from hyena.errors import CorruptFileError
 from hyena.storage import format as fmt
 from hyena.storage.block_file import BlockFile
@@ -108,7 +108,7 @@ def _load_head(group: PartitionGroup, entry: dict[str, Any], record: dict[str, A
             if len(values) != count:
                 raise CorruptFileError(state.values.path, "block shorter than committed",
                                        count=count, found=len(values))
-            state.vmin, state.vmax = _minmax(values, ctype)
+            state.vmin, state.vmax = minmax(values, ctype)
         part.columns[cid] = state
     ts = part.columns.get(TS_COLUMN)
     if ts is None or ts.count != part.rows:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import hyena
+from hyena.engine.check import check_directory
 from hyena.testing.engine_model import read_rows
 from tests.engine import crash_writer
 
@@ -70,6 +71,8 @@ def test_kill_dash_nine_loses_nothing_acknowledged(tmp_path: Path) -> None:
         acked = [int(line.split()[1]) for line in out.splitlines() if line.startswith("ack ")]
         if acked:
             acked_total = max(acked_total, acked[-1])
+        errors = [p for p in check_directory(data) if p.severity == "error"]
+        assert not errors, errors
         with hyena.open(data) as db:
             store = read_rows(db)
             columns = {c.name: c.id for c in db.columns}
