@@ -117,15 +117,15 @@ class _Checker:
             columns = {int(k): ColumnSnapshot(schema.resolve(int(k)).type, v[0], v[1], None, None)
                        for k, v in record["head_counts"].items()}
             rows = record["head_rows"]
-            return PartitionSnapshot(uuid.UUID(entry["id"]), record["source"], directory, rows,
-                                     0, 0, columns, False)
+            return PartitionSnapshot(uuid.UUID(entry["id"]), record["source"], entry["seq"],
+                                     directory, rows, 0, 0, columns, False)
         meta = read_meta(self.fs, directory / fmt.PARTITION_META_FILE, fmt.PARTITION_MAGIC)
         for key in ("id", "rows", "min_ts", "max_ts"):
             if meta[key] != entry[key]:
                 raise ValueError(f"meta.data and pgmeta.data disagree on {key}: "
                                  f"{meta[key]} != {entry[key]}")
         columns = {int(k): ColumnState.from_json(v).snapshot() for k, v in meta["columns"].items()}
-        return PartitionSnapshot(uuid.UUID(meta["id"]), record["source"], directory,
+        return PartitionSnapshot(uuid.UUID(meta["id"]), record["source"], meta["seq"], directory,
                                  meta["rows"], meta["min_ts"], meta["max_ts"], columns, True)
 
     def _partition(self, snap: PartitionSnapshot, block_size: int,

@@ -13,7 +13,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
@@ -23,6 +23,8 @@ from hyena.engine.config import Config
 from hyena.engine.group import PartitionGroup
 from hyena.engine.partition import Geometry, Partition, PartitionSnapshot
 from hyena.engine.recovery import load_groups, remove_unknown_sources
+from hyena.engine.scan.execute import Scanner
+from hyena.engine.scan.request import TS_END, ScanSpec, make_spec
 from hyena.engine.writeback import Writeback
 from hyena.errors import ClosedError, CorruptFileError, InvalidDataError
 from hyena.storage import format as fmt
@@ -74,8 +76,11 @@ class Database:
         self.maps = MapCache(self.config.max_maps or _default_map_limit())
         self._groups_lock = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._seq_lock = threading.Lock()
+        self._seq = 0
         self._writeback = Writeback(self.config.drop_sealed_pages)
         self.preallocate = _preallocate(self.config, self.path)
+        self.scanner = Scanner(self.snapshot, self.maps, self.config.scan_threads)
         try:
             catalog = read_catalog(self.fs, self.path)
         except FileNotFoundError:
@@ -95,7 +100,9 @@ class Database:
         self.geometry = Geometry(geo["block_size"], geo["pool_blocks"])
         self._sequence = catalog["commit"]
         self.groups = load_groups(self.fs, self.path, self.schema, self.geometry,
-                                  catalog["groups"], self.preallocate, self._writeback.submit)
+                                  catalog["groups"], self.preallocate, self._writeback.submit,
+                                  self._next_seq)
+        self._seq = max((p.seq for g in self.groups.values() for p in g.partitions), default=0)
         remove_unknown_sources(self.fs, self.path, set(self.groups))
         for tmp in self.path.glob("*" + fmt.TEMP_SUFFIX):
             self.fs.unlink(tmp)
@@ -158,9 +165,15 @@ class Database:
                 group = self.groups.get(source)
                 if group is None:
                     group = PartitionGroup(source, self.path, self.fs, self.geometry,
-                                           self.preallocate, self._writeback.submit)
+                                           self.preallocate, self._writeback.submit,
+                                           self._next_seq)
                     self.groups = {**self.groups, source: group}
         return group
+
+    def _next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
 
     def flush(self) -> None:
         """Make every append that returned before this call durable."""
@@ -216,6 +229,59 @@ class Database:
                 out.extend(group.snapshot(min_ts, max_ts))
         return out
 
+    # --- scans ---------------------------------------------------------------------------
+
+    def _spec(self, options: dict[str, Any]) -> ScanSpec:
+        self._check_open()
+        return make_spec(self.schema.resolve, self.schema.columns, **options)
+
+    def scan(self, *, min_ts: int = 0, max_ts: int = TS_END, sources: Iterable[int] | None = None,
+             partitions: Iterable[Any] | None = None, columns: Iterable[Any] | None = None,
+             filters: Any = None) -> pa.Table:
+        """Rows with min_ts <= ts < max_ts that pass `filters`, as a pyarrow Table.
+
+        `filters` is an OR of AND-groups: `[[("method", "==", "INVITE"), ("code", ">=", 400)],
+        [("call_id", "contains", "abc")]]`; one AND-group may be given without the outer list.
+        `columns` is the projection (names or ids; default every column). Rows come back by
+        source (ascending), then partition (oldest first), then in the order appended.
+        See docs/api.md for operators and the Arrow types."""
+        return self.scanner.run(self._spec(locals_without_self(locals()))).to_arrow()
+
+    def scan_numpy(self, *, min_ts: int = 0, max_ts: int = TS_END,
+                   sources: Iterable[int] | None = None, partitions: Iterable[Any] | None = None,
+                   columns: Iterable[Any] | None = None, filters: Any = None) -> dict[str, Any]:
+        """Like `scan`, as numpy arrays per column (masked arrays where values are null)."""
+        return self.scanner.run(self._spec(locals_without_self(locals()))).to_numpy()
+
+    def scan_chunk(self, *, row_limit: int, state: int | None = None, min_ts: int = 0,
+                   max_ts: int = TS_END, sources: Iterable[int] | None = None,
+                   partitions: Iterable[Any] | None = None, columns: Iterable[Any] | None = None,
+                   filters: Any = None) -> tuple[pa.Table, int | None]:
+        """At most `row_limit` rows of a scan, and the state to pass back for the next ones
+        (None once the scan is complete). Chunks concatenated equal `scan`."""
+        options = locals_without_self(locals())
+        row_limit, state = options.pop("row_limit"), options.pop("state")
+        result = self.scanner.chunk(self._spec(options), row_limit, state)
+        return result.to_arrow(), result.state
+
+    def scan_iter(self, *, row_limit: int = 1 << 20, **options: Any) -> Iterator[pa.Table]:
+        """Yield a scan as tables of at most `row_limit` rows, in bounded memory."""
+        state = None
+        while True:
+            table, state = self.scan_chunk(row_limit=row_limit, state=state, **options)
+            if table.num_rows:
+                yield table
+            if state is None:
+                return
+
+    def count(self, *, min_ts: int = 0, max_ts: int = TS_END,
+              sources: Iterable[int] | None = None, partitions: Iterable[Any] | None = None,
+              filters: Any = None) -> int:
+        """Number of rows a scan with these arguments would return (reads no more than the
+        filters need: partitions inside the time range without filters are counted from
+        metadata)."""
+        return self.scanner.count(self._spec(locals_without_self(locals())))
+
     # --- lifecycle -----------------------------------------------------------------------
 
     def _check_open(self) -> None:
@@ -231,6 +297,7 @@ class Database:
         finally:
             self._closed = True
             self._writeback.close()
+            self.scanner.close()
             for group in self.groups.values():
                 for part in group.partitions:
                     part.close_writers(drop_cache=False)
@@ -255,6 +322,11 @@ def open_database(path: str | os.PathLike[str], config: Config | None = None,
         base = config or Config()
         config = Config(**{**base.__dict__, **options})
     return Database(path, config)
+
+
+def locals_without_self(names: dict[str, Any]) -> dict[str, Any]:
+    """A method's keyword arguments, to pass on as options."""
+    return {k: v for k, v in names.items() if k not in ("self", "__class__")}
 
 
 def _raise_nofile_limit() -> None:

@@ -40,7 +40,8 @@ class CommitState:
 
 class PartitionGroup:
     def __init__(self, source: int, root: Path, fs: FileOps, geometry: Geometry,
-                 preallocate: bool, on_seal: Callable[[Partition], None]) -> None:
+                 preallocate: bool, on_seal: Callable[[Partition], None],
+                 next_seq: Callable[[], int]) -> None:
         self.source = source
         self.root = root
         self.fs = fs
@@ -48,6 +49,7 @@ class PartitionGroup:
         self.preallocate = preallocate
         self.partitions: list[Partition] = []
         self._on_seal = on_seal
+        self._next_seq = next_seq
         self._append_lock = threading.Lock()  # one append at a time per group
         self._state_lock = threading.Lock()  # counts and the partition list, for readers
         self._meta_lock = threading.Lock()  # one writer of pgmeta.data at a time
@@ -124,7 +126,8 @@ class PartitionGroup:
     def _new_partition(self, first_ts: int, dense: frozenset[int]) -> Partition:
         pid = new_partition_id()
         return Partition(pid, self.source, partition_dir(self.source, first_ts, pid), self.root,
-                         self.fs, self.geometry, dense=dense, _columns={})
+                         self.fs, self.geometry, seq=self._next_seq(), dense=dense,
+                         _columns={})
 
     def _create(self, fresh: list[Partition]) -> None:
         """Create the directories of new partitions. Nothing is synced here: the commit that

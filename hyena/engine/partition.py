@@ -58,6 +58,7 @@ class ColumnSnapshot:
     pool_len: int  # string bytes
     vmin: Any  # zone map over the values (int), None for strings or no values
     vmax: Any
+    bloom: bool = False  # a trigram bloom filter file exists (string columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class PartitionSnapshot:
 
     id: uuid.UUID
     source: int
+    seq: int  # creation order in the database: resumable scans remember where they are by it
     directory: Path
     rows: int
     min_ts: int
@@ -86,6 +88,7 @@ class ColumnState:
     pool_len: int = 0
     vmin: Any = None
     vmax: Any = None
+    bloom: bool = False
     values: BlockFile | None = None
     index: BlockFile | None = None
     pool: BlockFile | None = None
@@ -94,7 +97,8 @@ class ColumnState:
         return [f for f in (self.values, self.index, self.pool) if f is not None]
 
     def snapshot(self) -> ColumnSnapshot:
-        return ColumnSnapshot(self.type, self.count, self.pool_len, self.vmin, self.vmax)
+        return ColumnSnapshot(self.type, self.count, self.pool_len, self.vmin, self.vmax,
+                              self.bloom)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": int(self.type), "count": self.count}
@@ -102,12 +106,14 @@ class ColumnState:
             out["pool_len"] = self.pool_len
         if self.vmin is not None:
             out["min"], out["max"] = self.vmin, self.vmax
+        if self.bloom:
+            out["bloom"] = True
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ColumnState":
         return cls(ColumnType(data["type"]), data["count"], data.get("pool_len", 0),
-                   data.get("min"), data.get("max"))
+                   data.get("min"), data.get("max"), data.get("bloom", False))
 
 
 def value_range(cv: ColumnValues, r0: int, r1: int) -> tuple[int, int]:
@@ -143,6 +149,7 @@ class Partition:
     root: Path
     fs: FileOps
     geometry: Geometry
+    seq: int = 0
     rows: int = 0
     min_ts: int = 0
     max_ts: int = 0
@@ -335,8 +342,8 @@ class Partition:
     def snapshot(self) -> PartitionSnapshot:
         # dict() copies atomically under the GIL while an append may add a column.
         columns = {c: s.snapshot() for c, s in dict(self.columns).items() if s.count}
-        return PartitionSnapshot(self.id, self.source, self.directory, self.rows, self.min_ts,
-                                 self.max_ts, columns, self.sealed)
+        return PartitionSnapshot(self.id, self.source, self.seq, self.directory, self.rows,
+                                 self.min_ts, self.max_ts, columns, self.sealed)
 
     def counts(self) -> dict[int, list[int]]:
         """Per column [count, pool_len]: what the catalog records for a head partition."""
@@ -344,7 +351,7 @@ class Partition:
 
     def meta_payload(self) -> dict[str, Any]:
         return {
-            "id": str(self.id), "source": self.source, "path": self.relpath,
+            "id": str(self.id), "source": self.source, "seq": self.seq, "path": self.relpath,
             "rows": self.rows, "min_ts": self.min_ts, "max_ts": self.max_ts,
             "sealed": self.sealed, "dense": sorted(self.dense),
             "columns": {str(c): s.to_json() for c, s in sorted(dict(self.columns).items())
@@ -367,7 +374,7 @@ class Partition:
 
     def group_entry(self) -> dict[str, Any]:
         """This partition's line in pgmeta.data."""
-        return {"id": str(self.id), "path": self.relpath, "rows": self.rows,
+        return {"id": str(self.id), "seq": self.seq, "path": self.relpath, "rows": self.rows,
                 "min_ts": self.min_ts, "max_ts": self.max_ts, "sealed": self.sealed}
 
     def close_writers(self, drop_cache: bool) -> None:

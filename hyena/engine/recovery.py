@@ -35,10 +35,12 @@ _BLOCK_NAME = re.compile(r"^block_(\d+)\.(data|index|pool|bloom)$")
 
 def load_groups(fs: FileOps, root: Path, schema: Schema, geometry: Geometry,
                 records: list[dict[str, Any]], preallocate: bool,
-                on_seal: Callable[[Partition], None]) -> dict[int, PartitionGroup]:
+                on_seal: Callable[[Partition], None],
+                next_seq: Callable[[], int]) -> dict[int, PartitionGroup]:
     groups = {}
     for record in records:
-        group = PartitionGroup(record["source"], root, fs, geometry, preallocate, on_seal)
+        group = PartitionGroup(record["source"], root, fs, geometry, preallocate, on_seal,
+                               next_seq)
         _load_group(group, record, schema)
         groups[group.source] = group
     return groups
@@ -61,8 +63,8 @@ def _load_group(group: PartitionGroup, record: dict[str, Any], schema: Schema) -
     for entry in entries[:committed - 1]:
         group.partitions.append(Partition(
             uuid.UUID(entry["id"]), group.source, entry["path"], group.root, group.fs,
-            group.geometry, rows=entry["rows"], min_ts=entry["min_ts"], max_ts=entry["max_ts"],
-            sealed=True))
+            group.geometry, seq=entry["seq"], rows=entry["rows"], min_ts=entry["min_ts"],
+            max_ts=entry["max_ts"], sealed=True))
     if committed:
         group.partitions.append(_load_head(group, entries[committed - 1], record, schema))
     kept = {p.relpath for p in group.partitions}
@@ -82,7 +84,7 @@ def _load_head(group: PartitionGroup, entry: dict[str, Any], record: dict[str, A
     """The head keeps exactly the rows and column values the catalog committed; it takes
     appends again (a full head is sealed by the next append that does not fit)."""
     part = Partition(uuid.UUID(entry["id"]), group.source, entry["path"], group.root, group.fs,
-                     group.geometry, rows=record["head_rows"], _columns={})
+                     group.geometry, seq=entry["seq"], rows=record["head_rows"], _columns={})
     directory = part.directory
     counts = {int(k): v for k, v in record["head_counts"].items()}
     _remove_temp_files(group.fs, directory)

@@ -1,0 +1,1 @@
+"""Scans: validate a request, prune partitions, evaluate filters with kernels, gather."""

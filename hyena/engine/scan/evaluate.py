@@ -1,0 +1,260 @@
+"""Which rows of one partition pass a scan's time range and filters.
+
+First without touching data: a group is dead in a partition when a filter's column has no
+values there, when the column's zone map (min/max) rules the value out, when the partition's
+bloom filter lacks the needle, or when a filter on `source` is false for this group. Filters a
+zone map proves true for every row are dropped. Then kernels fold the remaining filters of each
+live group into a row mask, and the groups are ORed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hyena.engine.partition import PartitionSnapshot
+from hyena.engine.reader import ColumnData, column_data
+from hyena.engine.scan.request import TS_LIMIT, Filter, Op, ScanSpec
+from hyena.kernels import compare, strings
+from hyena.kernels.bloom import may_contain, trigram_keys
+from hyena.storage import format as fmt
+from hyena.storage.mapcache import MapCache
+from hyena.types import SOURCE_COLUMN, TS_COLUMN
+
+__all__ = ["live_groups", "row_mask", "ALL_ROWS"]
+
+ALL_ROWS = None  # row_mask's answer when every row from `start` on passes
+
+
+def live_groups(part: PartitionSnapshot, spec: ScanSpec,
+                maps: MapCache) -> list[list[Filter]] | None:
+    """The groups that may match rows of this partition, with the filters still to evaluate;
+    None when the scan is unfiltered (every row passes the filters)."""
+    if spec.unfiltered:
+        return None
+    groups = []
+    for group in spec.groups:
+        remaining: list[Filter] | None = []
+        for flt in group:
+            verdict = _static(part, flt, maps)
+            if verdict is False:
+                remaining = None
+                break
+            if verdict is None:
+                remaining.append(flt)
+        if remaining is not None:
+            if not remaining:
+                return None  # this group passes every row: so does the OR
+            groups.append(remaining)
+    return groups
+
+
+def _static(part: PartitionSnapshot, flt: Filter, maps: MapCache) -> bool | None:
+    """True: the filter holds for every row; False: for none; None: look at the data."""
+    cid = flt.column.id
+    if cid == SOURCE_COLUMN:
+        return _holds(part.source, flt)
+    col = part.columns.get(cid)
+    if col is None or col.count == 0:
+        return False  # no values: a filter never matches a null
+    ctype = col.type
+    if ctype.is_string:
+        if col.bloom and flt.op in (Op.EQ, Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS):
+            keys = trigram_keys(flt.value)
+            if len(keys) and not may_contain(_bloom(part, cid, maps), keys):
+                return False
+        return None
+    if col.vmin is None:
+        return None
+    lo, hi = col.vmin, col.vmax
+    op, c = flt.op, flt.value
+    if op == Op.IN:
+        if not any(lo <= v <= hi for v in c):
+            return False
+        return True if (lo == hi and not ctype.is_sparse and lo in c) else None
+    if op in (Op.LT, Op.LE, Op.GE, Op.GT, Op.EQ, Op.NE):
+        never = {Op.LT: lo >= c, Op.LE: lo > c, Op.GE: hi < c, Op.GT: hi <= c,
+                 Op.EQ: c < lo or c > hi, Op.NE: lo == hi == c}[op]
+        if never:
+            return False
+        always = {Op.LT: hi < c, Op.LE: hi <= c, Op.GE: lo >= c, Op.GT: lo > c,
+                  Op.EQ: lo == hi == c, Op.NE: c < lo or c > hi}[op]
+        if always and not ctype.is_sparse and col.count == part.rows:
+            return True
+    return None
+
+
+def _holds(value: int, flt: Filter) -> bool:
+    c = flt.value
+    if flt.op == Op.IN:
+        return value in c
+    return {Op.LT: value < c, Op.LE: value <= c, Op.EQ: value == c, Op.GE: value >= c,
+            Op.GT: value > c, Op.NE: value != c}[flt.op]
+
+
+def _bloom(part: PartitionSnapshot, cid: int, maps: MapCache) -> np.ndarray:
+    path = part.path(fmt.bloom_file(cid))
+    words = maps.view(path, np.uint64, 1)  # header tells how many words follow
+    return maps.view(path, np.uint64, int(words[0]), start=1)
+
+
+def needs_time_filter(part: PartitionSnapshot, spec: ScanSpec) -> bool:
+    return not (spec.min_ts <= part.min_ts and part.max_ts < spec.max_ts)
+
+
+def row_mask(part: PartitionSnapshot, spec: ScanSpec, groups: list[list[Filter]] | None,
+             maps: MapCache, start: int, mask: np.ndarray, scratch: np.ndarray) -> np.ndarray | None:
+    """Mask (uint8, one entry per row from `start` on) of rows that pass, or ALL_ROWS.
+
+    `mask` and `scratch` are reusable buffers of at least rows - start entries."""
+    n = part.rows - start
+    timed = needs_time_filter(part, spec)
+    if groups is None and not timed:
+        return ALL_ROWS
+    out = mask[:n]
+    if timed:
+        ts = column_data(part, TS_COLUMN, maps).values
+        compare.range_mask(ts, np.uint64(spec.min_ts), np.uint64(min(spec.max_ts, TS_LIMIT)),
+                           out, 0, start)
+    if groups is None:
+        return out
+    if len(groups) == 1:
+        _fold(part, groups[0], maps, out, start, initialised=timed)
+        return out
+    work = scratch[:n]
+    base = out.copy() if timed else None
+    out[:] = 0
+    for group in groups:
+        if base is not None:
+            work[:] = base
+        _fold(part, group, maps, work, start, initialised=base is not None)
+        np.bitwise_or(out, work, out=out)
+    return out
+
+
+def _fold(part: PartitionSnapshot, group: list[Filter], maps: MapCache, mask: np.ndarray,
+          start: int, initialised: bool) -> None:
+    """AND the group's filters into mask (or store the first one when not initialised)."""
+    regexes = [f for f in group if f.op == Op.MATCHES]
+    mode = 1 if initialised else 0
+    for flt in group:
+        if flt.op == Op.MATCHES:
+            continue
+        data = column_data(part, flt.column.id, maps)
+        apply_filter(flt, data, mask, mode, start)
+        mode = 1
+    for flt in regexes:
+        data = column_data(part, flt.column.id, maps)
+        if mode == 0:
+            mask[:] = 1
+        _apply_regex(flt, data, mask, start)
+        mode = 1
+
+
+def apply_filter(flt: Filter, data: ColumnData, mask: np.ndarray, mode: int, start: int) -> None:
+    ctype = data.type
+    op = int(flt.op)
+    if ctype.is_string:
+        if flt.op == Op.IN:
+            set_offsets, set_pool = _string_set(flt.value)
+            if data.index is None:
+                strings.string_in_dense(data.values, data.pool, set_offsets, set_pool, mask,
+                                        mode, start)
+            else:
+                strings.string_in_sparse(data.values, data.pool, data.index, set_offsets,
+                                         set_pool, mask, mode, start)
+            return
+        needle = np.frombuffer(flt.value, dtype=np.uint8)
+        if data.index is None:
+            strings.string_dense(data.values, data.pool, op, needle, mask, mode, start)
+        else:
+            strings.string_sparse(data.values, data.pool, data.index, op, needle, mask, mode,
+                                  start)
+        return
+    if ctype.is_int128:
+        _apply_int128(flt, data, mask, mode, start)
+        return
+    low, high = ctype.int_range
+    if flt.op == Op.IN:
+        members = np.array([v for v in flt.value if low <= v <= high], dtype=ctype.dtype)
+        if data.index is None:
+            compare.in_dense(data.values, members, mask, mode, start)
+        else:
+            compare.in_sparse(data.values, data.index, members, mask, mode, start)
+        return
+    op, c = _clamp(flt.op, flt.value, low, high)
+    value = ctype.dtype.type(c)
+    if data.index is None:
+        compare.compare_dense(data.values, int(op), value, mask, mode, start)
+    else:
+        compare.compare_sparse(data.values, data.index, int(op), value, mask, mode, start)
+
+
+def _clamp(op: Op, c: int, low: int, high: int) -> tuple[Op, int]:
+    """Rewrite a comparison with a constant outside the type's range into one inside it."""
+    if low <= c <= high:
+        return op, c
+    below = c < low
+    if op == Op.EQ:
+        return (Op.LT, low) if below else (Op.GT, high)  # never true
+    if op == Op.NE:
+        return (Op.GE, low) if below else (Op.LE, high)  # always true for present values
+    if op in (Op.LT, Op.LE):
+        return (Op.LT, low) if below else (Op.LE, high)
+    return (Op.GE, low) if below else (Op.GT, high)
+
+
+def _int128_words(value: int, signed: bool) -> tuple[np.uint64, np.uint64]:
+    """(high, low) words of a 128-bit constant in the order the kernels compare them."""
+    raw = value & ((1 << 128) - 1)
+    hi, lo = raw >> 64, raw & ((1 << 64) - 1)
+    if signed:
+        hi ^= 1 << 63
+    return np.uint64(hi), np.uint64(lo)
+
+
+def _apply_int128(flt: Filter, data: ColumnData, mask: np.ndarray, mode: int, start: int) -> None:
+    ctype = data.type
+    pairs = data.values.view(np.uint64).reshape(-1, 2)
+    bias = np.uint64(1 << 63) if ctype.signed else np.uint64(0)
+    low, high = ctype.int_range
+    if flt.op == Op.IN:
+        members = [_int128_words(v, ctype.signed) for v in flt.value if low <= v <= high]
+        set_hi = np.array([m[0] for m in members], dtype=np.uint64)
+        set_lo = np.array([m[1] for m in members], dtype=np.uint64)
+        if data.index is None:
+            compare.in128_dense(pairs, bias, set_hi, set_lo, mask, mode, start)
+        else:
+            compare.in128_sparse(pairs, data.index, bias, set_hi, set_lo, mask, mode, start)
+        return
+    op, c = _clamp(flt.op, flt.value, low, high)
+    chi, clo = _int128_words(c, ctype.signed)
+    if data.index is None:
+        compare.compare128_dense(pairs, bias, int(op), chi, clo, mask, mode, start)
+    else:
+        compare.compare128_sparse(pairs, data.index, bias, int(op), chi, clo, mask, mode, start)
+
+
+def _string_set(values: tuple[bytes, ...]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, np.frombuffer(b"".join(values), dtype=np.uint8)
+
+
+def _apply_regex(flt: Filter, data: ColumnData, mask: np.ndarray, start: int) -> None:
+    """Run the pattern only on rows that passed everything else in the group."""
+    rows = np.flatnonzero(mask) + start
+    if data.index is None:
+        positions = rows
+    else:
+        positions = np.searchsorted(data.index, rows)
+        ok = positions < len(data.index)
+        ok[ok] = data.index[positions[ok]] == rows[ok]
+        mask[rows[~ok] - start] = 0
+        rows, positions = rows[ok], positions[ok]
+    pattern = flt.value
+    offsets = data.values
+    pool = data.pool
+    for row, p in zip(rows.tolist(), positions.tolist()):
+        text = bytes(pool[offsets[p]:offsets[p + 1]]).decode()
+        if pattern.search(text) is None:
+            mask[row - start] = 0

@@ -1,0 +1,218 @@
+"""Filter kernels over integer blocks: write or AND a row mask from a comparison.
+
+Masks are uint8 arrays with one entry per partition row (1 = the row passes). `mode` 0 stores
+the result, 1 ANDs it into the mask (filters of one AND-group fold into one mask without
+temporaries). Operators are small integers (see `hyena.engine.scan.request.Op`):
+0 <, 1 <=, 2 ==, 3 >=, 4 >, 5 !=.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hyena.kernels._jit import kernel
+
+__all__ = ["compare_dense", "compare_sparse", "in_dense", "in_sparse", "compare128_dense",
+           "compare128_sparse", "in128_dense", "in128_sparse", "range_mask", "count_range"]
+
+
+@kernel
+def _test(v, op: int, c) -> bool:
+    if op == 0:
+        return v < c
+    if op == 1:
+        return v <= c
+    if op == 2:
+        return v == c
+    if op == 3:
+        return v >= c
+    if op == 4:
+        return v > c
+    return v != c
+
+
+@kernel
+def compare_dense(values: np.ndarray, op: int, c, mask: np.ndarray, mode: int, start: int) -> None:
+    """mask[i] (=|&=) values[start + i] <op> c, for every row i of the mask."""
+    n = mask.shape[0]
+    # One loop per operator keeps the comparison out of the inner loop (vectorisable).
+    if op == 0:
+        for i in range(n):
+            r = values[start + i] < c
+            mask[i] = (mask[i] & r) if mode else r
+    elif op == 1:
+        for i in range(n):
+            r = values[start + i] <= c
+            mask[i] = (mask[i] & r) if mode else r
+    elif op == 2:
+        for i in range(n):
+            r = values[start + i] == c
+            mask[i] = (mask[i] & r) if mode else r
+    elif op == 3:
+        for i in range(n):
+            r = values[start + i] >= c
+            mask[i] = (mask[i] & r) if mode else r
+    elif op == 4:
+        for i in range(n):
+            r = values[start + i] > c
+            mask[i] = (mask[i] & r) if mode else r
+    else:
+        for i in range(n):
+            r = values[start + i] != c
+            mask[i] = (mask[i] & r) if mode else r
+
+
+@kernel
+def compare_sparse(values: np.ndarray, index: np.ndarray, op: int, c, mask: np.ndarray,
+                   mode: int, start: int) -> None:
+    """Like compare_dense for a sparse column: rows without a value never pass."""
+    n = mask.shape[0]
+    prev = 0
+    for k in range(np.searchsorted(index, start), np.searchsorted(index, start + n)):
+        row = index[k] - start
+        for j in range(prev, row):
+            mask[j] = 0
+        r = _test(values[k], op, c)
+        mask[row] = (mask[row] & r) if mode else r
+        prev = row + 1
+    for j in range(prev, n):
+        mask[j] = 0
+
+
+@kernel
+def _member(v, sorted_set: np.ndarray) -> bool:
+    pos = np.searchsorted(sorted_set, v)
+    return pos < sorted_set.shape[0] and sorted_set[pos] == v
+
+
+@kernel
+def in_dense(values: np.ndarray, sorted_set: np.ndarray, mask: np.ndarray, mode: int,
+             start: int) -> None:
+    for i in range(mask.shape[0]):
+        r = _member(values[start + i], sorted_set)
+        mask[i] = (mask[i] & r) if mode else r
+
+
+@kernel
+def in_sparse(values: np.ndarray, index: np.ndarray, sorted_set: np.ndarray, mask: np.ndarray,
+              mode: int, start: int) -> None:
+    n = mask.shape[0]
+    prev = 0
+    for k in range(np.searchsorted(index, start), np.searchsorted(index, start + n)):
+        row = index[k] - start
+        for j in range(prev, row):
+            mask[j] = 0
+        r = _member(values[k], sorted_set)
+        mask[row] = (mask[row] & r) if mode else r
+        prev = row + 1
+    for j in range(prev, n):
+        mask[j] = 0
+
+
+# --- 128-bit: values are (n, 2) uint64 [low, high]; signed columns flip the sign bit of the
+# high word so that unsigned comparison of (high, low) orders them correctly.
+
+@kernel
+def _cmp128(hi, lo, chi, clo) -> int:
+    if hi < chi:
+        return -1
+    if hi > chi:
+        return 1
+    if lo < clo:
+        return -1
+    if lo > clo:
+        return 1
+    return 0
+
+
+@kernel
+def _op128(order: int, op: int) -> bool:
+    if op == 0:
+        return order < 0
+    if op == 1:
+        return order <= 0
+    if op == 2:
+        return order == 0
+    if op == 3:
+        return order >= 0
+    if op == 4:
+        return order > 0
+    return order != 0
+
+
+@kernel
+def compare128_dense(pairs: np.ndarray, bias: np.uint64, op: int, chi: np.uint64,
+                     clo: np.uint64, mask: np.ndarray, mode: int, start: int) -> None:
+    for i in range(mask.shape[0]):
+        r = _op128(_cmp128(pairs[start + i, 1] ^ bias, pairs[start + i, 0], chi, clo), op)
+        mask[i] = (mask[i] & r) if mode else r
+
+
+@kernel
+def compare128_sparse(pairs: np.ndarray, index: np.ndarray, bias: np.uint64, op: int,
+                      chi: np.uint64, clo: np.uint64, mask: np.ndarray, mode: int,
+                      start: int) -> None:
+    n = mask.shape[0]
+    prev = 0
+    for k in range(np.searchsorted(index, start), np.searchsorted(index, start + n)):
+        row = index[k] - start
+        for j in range(prev, row):
+            mask[j] = 0
+        r = _op128(_cmp128(pairs[k, 1] ^ bias, pairs[k, 0], chi, clo), op)
+        mask[row] = (mask[row] & r) if mode else r
+        prev = row + 1
+    for j in range(prev, n):
+        mask[j] = 0
+
+
+@kernel
+def _member128(hi, lo, set_hi: np.ndarray, set_lo: np.ndarray) -> bool:
+    for j in range(set_hi.shape[0]):
+        if set_hi[j] == hi and set_lo[j] == lo:
+            return True
+    return False
+
+
+@kernel
+def in128_dense(pairs: np.ndarray, bias: np.uint64, set_hi: np.ndarray, set_lo: np.ndarray,
+                mask: np.ndarray, mode: int, start: int) -> None:
+    for i in range(mask.shape[0]):
+        r = _member128(pairs[start + i, 1] ^ bias, pairs[start + i, 0], set_hi, set_lo)
+        mask[i] = (mask[i] & r) if mode else r
+
+
+@kernel
+def in128_sparse(pairs: np.ndarray, index: np.ndarray, bias: np.uint64, set_hi: np.ndarray,
+                 set_lo: np.ndarray, mask: np.ndarray, mode: int, start: int) -> None:
+    n = mask.shape[0]
+    prev = 0
+    for k in range(np.searchsorted(index, start), np.searchsorted(index, start + n)):
+        row = index[k] - start
+        for j in range(prev, row):
+            mask[j] = 0
+        r = _member128(pairs[k, 1] ^ bias, pairs[k, 0], set_hi, set_lo)
+        mask[row] = (mask[row] & r) if mode else r
+        prev = row + 1
+    for j in range(prev, n):
+        mask[j] = 0
+
+
+# --- time ranges -------------------------------------------------------------------------------
+
+@kernel
+def range_mask(ts: np.ndarray, lo: np.uint64, hi: np.uint64, mask: np.ndarray, mode: int,
+               start: int) -> None:
+    """mask[i] (=|&=) lo <= ts[start + i] < hi."""
+    for i in range(mask.shape[0]):
+        v = ts[start + i]
+        r = (v >= lo) & (v < hi)
+        mask[i] = (mask[i] & r) if mode else r
+
+
+@kernel
+def count_range(ts: np.ndarray, lo: np.uint64, hi: np.uint64) -> int:
+    """Rows with lo <= ts < hi (a count needs no mask)."""
+    total = 0
+    for i in range(ts.shape[0]):
+        v = ts[i]
+        total += (v >= lo) & (v < hi)
+    return total
