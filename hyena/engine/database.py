@@ -21,6 +21,7 @@ from hyena.engine.batch import make_batch
 from hyena.engine.catalog import Schema, read_catalog, write_catalog
 from hyena.engine.config import Config
 from hyena.engine.group import PartitionGroup
+from hyena.engine.indexes import build_partition_blooms
 from hyena.engine.partition import Geometry, Partition, PartitionSnapshot
 from hyena.engine.recovery import load_groups, remove_unknown_sources
 from hyena.engine.scan.execute import Scanner
@@ -78,7 +79,7 @@ class Database:
         self._flush_lock = threading.Lock()
         self._seq_lock = threading.Lock()
         self._seq = 0
-        self._writeback = Writeback(self.config.drop_sealed_pages)
+        self._writeback = Writeback(self.config.drop_sealed_pages, self._bloom_columns)
         self.preallocate = _preallocate(self.config, self.path)
         self.scanner = Scanner(self.snapshot, self.maps, self.config.scan_threads)
         try:
@@ -125,11 +126,20 @@ class Database:
         return column
 
     def add_column_index(self, column: int | str, kind: str = "bloom") -> Column:
-        """Register an index on a column (durably); built per partition by the scan engine."""
+        """Index a string column: a trigram bloom filter per sealed partition lets scans for
+        `==`, `starts_with`, `ends_with` and `contains` skip partitions that cannot match.
+        Builds the filters of partitions sealed so far (durably), then of each new one."""
         self._check_open()
         col = self.schema.add_index(column, kind)
-        self.flush()
+        self.flush()  # the catalog names the index before any file exists
+        for group in list(self.groups.values()):
+            for part in group.sealed_partitions():
+                if build_partition_blooms(part, [col.id]):
+                    part.write_meta()
         return col
+
+    def _bloom_columns(self) -> list[int]:
+        return [cid for cid, kinds in self.schema.indexes.items() if "bloom" in kinds]
 
     # --- writing -------------------------------------------------------------------------
 

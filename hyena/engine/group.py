@@ -198,6 +198,11 @@ class PartitionGroup:
             out.append(head_snap if part is head and head_snap is not None else part.snapshot())
         return out
 
+    def sealed_partitions(self) -> list[Partition]:
+        """Sealed partitions whose writeback is done (meta.data on disk)."""
+        with self._state_lock:
+            return [p for p in self.partitions if p.sealed and not p.writers()]
+
     def partition_ids(self) -> list[uuid.UUID]:
         with self._state_lock:
             return [p.id for p in self.partitions]

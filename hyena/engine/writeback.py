@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from typing import Callable
 
+from hyena.engine.indexes import build_partition_blooms
 from hyena.engine.partition import Partition
 from hyena.errors import StorageError
 
@@ -20,8 +22,9 @@ log = logging.getLogger("hyena.writeback")
 
 
 class Writeback:
-    def __init__(self, drop_cache: bool) -> None:
+    def __init__(self, drop_cache: bool, indexed: Callable[[], list[int]]) -> None:
         self.drop_cache = drop_cache
+        self._indexed = indexed  # string columns that get a bloom filter when sealed
         self._queue: queue.Queue[Partition | None] = queue.Queue()
         self._failed: list[tuple[Partition, BaseException]] = []
         self._lock = threading.Lock()
@@ -47,6 +50,7 @@ class Writeback:
     def _seal(self, part: Partition) -> None:
         for block in part.writers():
             block.sync()
+        build_partition_blooms(part, self._indexed())
         part.sync_directories(part.dir_generation)
         part.write_meta()
         part.close_writers(drop_cache=self.drop_cache)

@@ -35,14 +35,18 @@ def _int_values(rng, ctype, n):
     return out
 
 
-def build(tmp: Path, seed: int, types: list[ColumnType], batches: int, shuffle_ts: bool):
-    """A database and its model: rows as {name: value}, with source and ts."""
+def build(tmp: Path, seed: int, types: list[ColumnType], batches: int, shuffle_ts: bool,
+          index: str):
+    """A database and its model: rows as {name: value}, with source and ts. `index`: when
+    string columns get bloom filters ("none", "first": before the data, "last": after)."""
     rng = np.random.default_rng(seed)
     db = hyena.open(tmp / "db", block_size=4096, pool_blocks=1)
     names = []
     for i, ctype in enumerate(types):
         names.append(f"c{i}")
         db.add_column(f"c{i}", ctype)
+        if index == "first" and ctype.is_string:
+            db.add_column_index(f"c{i}")
     model = []
     for b in range(batches):
         n = int(rng.integers(1, 700))
@@ -68,6 +72,10 @@ def build(tmp: Path, seed: int, types: list[ColumnType], batches: int, shuffle_t
         model.extend(rows)
         if rng.random() < 0.3:
             db.flush()
+    if index == "last":
+        for name, ctype in zip(names, types):
+            if ctype.is_string:
+                db.add_column_index(name)
     order = {s: i for i, s in enumerate(sorted({r["source"] for r in model}))}
     model.sort(key=lambda r: order[r["source"]])  # stable: append order within a source
     return db, names, model
@@ -147,7 +155,8 @@ def filter_for(draw, name, ctype, model):
 def scenario(draw):
     types = draw(st.lists(st.sampled_from(list(ColumnType)), min_size=1, max_size=5))
     return dict(seed=draw(st.integers(0, 2**32)), types=types,
-                batches=draw(st.integers(1, 6)), shuffle_ts=draw(st.booleans()))
+                batches=draw(st.integers(1, 6)), shuffle_ts=draw(st.booleans()),
+                index=draw(st.sampled_from(["none", "first", "last"])))
 
 
 @settings(max_examples=40, deadline=None,

@@ -14,7 +14,7 @@ from hyena.engine.partition import PartitionSnapshot
 from hyena.engine.reader import ColumnData, column_data
 from hyena.engine.scan.request import TS_LIMIT, Filter, Op, ScanSpec
 from hyena.kernels import compare, strings
-from hyena.kernels.bloom import may_contain, trigram_keys
+from hyena.kernels.bloom import may_contain, trigram_keys, value_key
 from hyena.storage import format as fmt
 from hyena.storage.mapcache import MapCache
 from hyena.types import SOURCE_COLUMN, TS_COLUMN
@@ -57,9 +57,16 @@ def _static(part: PartitionSnapshot, flt: Filter, maps: MapCache) -> bool | None
         return False  # no values: a filter never matches a null
     ctype = col.type
     if ctype.is_string:
-        if col.bloom and flt.op in (Op.EQ, Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS):
-            keys = trigram_keys(flt.value)
-            if len(keys) and not may_contain(_bloom(part, cid, maps), keys):
+        if col.bloom and flt.op in (Op.EQ, Op.IN, Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS):
+            trigrams, values = _blooms(part, cid, maps)
+            if flt.op == Op.EQ:
+                present = may_contain(values, value_key(flt.value))
+            elif flt.op == Op.IN:
+                present = any(may_contain(values, value_key(v)) for v in flt.value)
+            else:
+                keys = trigram_keys(flt.value)
+                present = not len(keys) or may_contain(trigrams, keys)
+            if not present:
                 return False
         return None
     if col.vmin is None:
@@ -90,10 +97,12 @@ def _holds(value: int, flt: Filter) -> bool:
             Op.GT: value > c, Op.NE: value != c}[flt.op]
 
 
-def _bloom(part: PartitionSnapshot, cid: int, maps: MapCache) -> np.ndarray:
+def _blooms(part: PartitionSnapshot, cid: int, maps: MapCache) -> tuple[np.ndarray, np.ndarray]:
+    """(trigram filter, value filter) of a string column of a sealed partition."""
     path = part.path(fmt.bloom_file(cid))
-    words = maps.view(path, np.uint64, 1)  # header tells how many words follow
-    return maps.view(path, np.uint64, int(words[0]), start=1)
+    n_tri, n_val = (int(x) for x in maps.view(path, np.uint64, 2))
+    return (maps.view(path, np.uint64, n_tri, start=2),
+            maps.view(path, np.uint64, n_val, start=2 + n_tri))
 
 
 def needs_time_filter(part: PartitionSnapshot, spec: ScanSpec) -> bool:

@@ -1,0 +1,1 @@
+"""Test helpers shipped with hyena: reference models, hypothesis strategies, fixtures."""
