@@ -58,7 +58,8 @@ class ColumnSnapshot:
     pool_len: int  # string bytes
     vmin: Any  # zone map over the values (int), None for strings or no values
     vmax: Any
-    bloom: bool = False  # a trigram bloom filter file exists (string columns)
+    bloom: bool = False  # a bloom filter file exists (string columns)
+    dictionary: bool = False  # a dictionary file exists (low-cardinality string columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class ColumnState:
     vmin: Any = None
     vmax: Any = None
     bloom: bool = False
+    dictionary: bool = False
     values: BlockFile | None = None
     index: BlockFile | None = None
     pool: BlockFile | None = None
@@ -98,7 +100,7 @@ class ColumnState:
 
     def snapshot(self) -> ColumnSnapshot:
         return ColumnSnapshot(self.type, self.count, self.pool_len, self.vmin, self.vmax,
-                              self.bloom)
+                              self.bloom, self.dictionary)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": int(self.type), "count": self.count}
@@ -108,12 +110,15 @@ class ColumnState:
             out["min"], out["max"] = self.vmin, self.vmax
         if self.bloom:
             out["bloom"] = True
+        if self.dictionary:
+            out["dictionary"] = True
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ColumnState":
         return cls(ColumnType(data["type"]), data["count"], data.get("pool_len", 0),
-                   data.get("min"), data.get("max"), data.get("bloom", False))
+                   data.get("min"), data.get("max"), data.get("bloom", False),
+                   data.get("dictionary", False))
 
 
 def value_range(cv: ColumnValues, r0: int, r1: int) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import queue
 import threading
 from typing import Callable
 
-from hyena.engine.indexes import build_partition_blooms
+from hyena.engine.indexes import build_partition_blooms, build_partition_dictionaries
 from hyena.engine.partition import Partition
 from hyena.errors import StorageError
 
@@ -51,6 +51,7 @@ class Writeback:
         for block in part.writers():
             block.sync()
         build_partition_blooms(part, self._indexed())
+        build_partition_dictionaries(part)
         part.sync_directories(part.dir_generation)
         part.write_meta()
         part.close_writers(drop_cache=self.drop_cache)

@@ -1,4 +1,5 @@
-"""Gather kernels: turn selected partition rows into output values."""
+"""Gather kernels: turn selected partition rows into output values (unsigned indexes: see
+compare.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,11 +13,11 @@ __all__ = ["sparse_positions", "gather_strings", "selected_rows"]
 def selected_rows(mask: np.ndarray, start: int, limit: int, out: np.ndarray) -> int:
     """Write start + i for the first `limit` set entries of mask into out; return how many."""
     n = 0
-    for i in range(mask.shape[0]):
+    for i in range(np.uint64(mask.shape[0])):
         if mask[i]:
             if n == limit:
                 break
-            out[n] = start + i
+            out[n] = start + np.int64(i)
             n += 1
     return n
 
@@ -40,27 +41,32 @@ def sparse_positions(index: np.ndarray, rows: np.ndarray, out: np.ndarray) -> in
     return found
 
 
+_U1 = np.uint64(1)
+
+
 @kernel
 def _string_lengths(offsets: np.ndarray, positions: np.ndarray, out_offsets: np.ndarray) -> int:
-    total = 0
+    total = np.uint64(0)
     out_offsets[0] = 0
-    for i in range(positions.shape[0]):
+    for i in range(np.uint64(positions.shape[0])):
         p = positions[i]
         if p >= 0:
-            total += offsets[p + 1] - offsets[p]
-        out_offsets[i + 1] = total
+            q = np.uint64(p)
+            total += np.uint64(offsets[q + _U1]) - np.uint64(offsets[q])
+        out_offsets[i + _U1] = total
     return total
 
 
 @kernel
 def _copy_strings(offsets: np.ndarray, pool: np.ndarray, positions: np.ndarray,
                   out_offsets: np.ndarray, out_pool: np.ndarray) -> None:
-    for i in range(positions.shape[0]):
+    for i in range(np.uint64(positions.shape[0])):
         p = positions[i]
         if p >= 0:
-            a = offsets[p]
-            n = offsets[p + 1] - a
-            o = out_offsets[i]
+            q = np.uint64(p)
+            a = np.uint64(offsets[q])
+            n = np.uint64(offsets[q + _U1]) - a
+            o = np.uint64(out_offsets[i])
             for j in range(n):
                 out_pool[o + j] = pool[a + j]
 

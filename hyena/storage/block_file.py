@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Iterator
 
 from hyena.errors import CorruptFileError, FormatVersionError
-from hyena.storage.format import (BLOCK_MAGIC, BLOOM_MAGIC, FILE_HEADER_SIZE, FORMAT_VERSION,
-                                  INDEX_MAGIC, POOL_MAGIC)
+from hyena.storage.format import (BLOCK_MAGIC, BLOOM_MAGIC, DICT_MAGIC, FILE_HEADER_SIZE,
+                                  FORMAT_VERSION, INDEX_MAGIC, POOL_MAGIC)
 from hyena.storage.fs import FileOps
 
 __all__ = ["FileHeader", "BlockFile", "read_header", "ALLOCATION_STEP", "HEADER_CAPACITY_OFFSET"]
@@ -27,7 +27,7 @@ ALLOCATION_STEP = 64 * 1024
 
 _HEADER = struct.Struct("<8sHHIIIQ16s16x")
 assert _HEADER.size == FILE_HEADER_SIZE
-_MAGICS = (BLOCK_MAGIC, INDEX_MAGIC, POOL_MAGIC, BLOOM_MAGIC)
+_MAGICS = (BLOCK_MAGIC, INDEX_MAGIC, POOL_MAGIC, BLOOM_MAGIC, DICT_MAGIC)
 HEADER_CAPACITY_OFFSET = 24
 
 

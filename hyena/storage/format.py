@@ -23,6 +23,7 @@ BLOCK_MAGIC = b"HYBLOCK\x00"
 INDEX_MAGIC = b"HYINDEX\x00"
 POOL_MAGIC = b"HYPOOL\x00\x00"
 BLOOM_MAGIC = b"HYBLOOM\x00"
+DICT_MAGIC = b"HYDICT\x00\x00"
 
 # Format version of every file kind; readers refuse versions they do not know.
 FORMAT_VERSION = 1
@@ -47,6 +48,11 @@ def index_file(column_id: int) -> str:
 def pool_file(column_id: int) -> str:
     """UTF-8 bytes of a string column; the block holds u32 offsets into it."""
     return f"block_{column_id}.pool"
+
+
+def dict_file(column_id: int) -> str:
+    """Codes and distinct strings of a low-cardinality string column in a sealed partition."""
+    return f"block_{column_id}.dict"
 
 
 def bloom_file(column_id: int) -> str:

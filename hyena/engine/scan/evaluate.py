@@ -15,9 +15,10 @@ from hyena.engine.reader import ColumnData, column_data
 from hyena.engine.scan.request import TS_LIMIT, Filter, Op, ScanSpec
 from hyena.kernels import compare, strings
 from hyena.kernels.bloom import may_contain, trigram_keys, value_key
-from hyena.storage import format as fmt
+from hyena.kernels.dictionary import lookup_dense, lookup_sparse
+from hyena.engine.indexes import Dictionary, load_blooms, load_dictionary
 from hyena.storage.mapcache import MapCache
-from hyena.types import SOURCE_COLUMN, TS_COLUMN
+from hyena.types import SOURCE_COLUMN, TS_COLUMN, ColumnType
 
 __all__ = ["live_groups", "row_mask", "ALL_ROWS"]
 
@@ -58,7 +59,7 @@ def _static(part: PartitionSnapshot, flt: Filter, maps: MapCache) -> bool | None
     ctype = col.type
     if ctype.is_string:
         if col.bloom and flt.op in (Op.EQ, Op.IN, Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS):
-            trigrams, values = _blooms(part, cid, maps)
+            trigrams, values = load_blooms(part.directory, cid, maps)
             if flt.op == Op.EQ:
                 present = may_contain(values, value_key(flt.value))
             elif flt.op == Op.IN:
@@ -97,14 +98,6 @@ def _holds(value: int, flt: Filter) -> bool:
             Op.GT: value > c, Op.NE: value != c}[flt.op]
 
 
-def _blooms(part: PartitionSnapshot, cid: int, maps: MapCache) -> tuple[np.ndarray, np.ndarray]:
-    """(trigram filter, value filter) of a string column of a sealed partition."""
-    path = part.path(fmt.bloom_file(cid))
-    n_tri, n_val = (int(x) for x in maps.view(path, np.uint64, 2))
-    return (maps.view(path, np.uint64, n_tri, start=2),
-            maps.view(path, np.uint64, n_val, start=2 + n_tri))
-
-
 def needs_time_filter(part: PartitionSnapshot, spec: ScanSpec) -> bool:
     return not (spec.min_ts <= part.min_ts and part.max_ts < spec.max_ts)
 
@@ -141,21 +134,43 @@ def row_mask(part: PartitionSnapshot, spec: ScanSpec, groups: list[list[Filter]]
 
 def _fold(part: PartitionSnapshot, group: list[Filter], maps: MapCache, mask: np.ndarray,
           start: int, initialised: bool) -> None:
-    """AND the group's filters into mask (or store the first one when not initialised)."""
-    regexes = [f for f in group if f.op == Op.MATCHES]
+    """AND the group's filters into mask (or store the first one when not initialised).
+    Regular expressions on columns without a dictionary run last, on the rows left."""
     mode = 1 if initialised else 0
+    late = []
     for flt in group:
-        if flt.op == Op.MATCHES:
+        cid = flt.column.id
+        data = column_data(part, cid, maps)
+        if part.columns[cid].dictionary:
+            _apply_dictionary(flt, data, load_dictionary(part.directory, cid, maps), mask, mode,
+                              start)
+        elif flt.op == Op.MATCHES:
+            late.append((flt, data))
             continue
-        data = column_data(part, flt.column.id, maps)
-        apply_filter(flt, data, mask, mode, start)
+        else:
+            apply_filter(flt, data, mask, mode, start)
         mode = 1
-    for flt in regexes:
-        data = column_data(part, flt.column.id, maps)
+    for flt, data in late:
         if mode == 0:
             mask[:] = 1
         _apply_regex(flt, data, mask, start)
         mode = 1
+
+
+def _apply_dictionary(flt: Filter, data: ColumnData, dictionary: Dictionary, mask: np.ndarray,
+                      mode: int, start: int) -> None:
+    """Decide the filter once per distinct string, then look the verdict up per row."""
+    entries = ColumnData(ColumnType.STRING_DENSE, dictionary.offsets, None, dictionary.pool)
+    verdict = np.empty(dictionary.entries, dtype=np.uint8)
+    if flt.op == Op.MATCHES:
+        verdict[:] = 1
+        _apply_regex(flt, entries, verdict, 0)
+    else:
+        apply_filter(flt, entries, verdict, 0, 0)
+    if data.index is None:
+        lookup_dense(dictionary.codes, verdict, mask, mode, start)
+    else:
+        lookup_sparse(dictionary.codes, data.index, verdict, mask, mode, start)
 
 
 def apply_filter(flt: Filter, data: ColumnData, mask: np.ndarray, mode: int, start: int) -> None:
@@ -172,7 +187,10 @@ def apply_filter(flt: Filter, data: ColumnData, mask: np.ndarray, mode: int, sta
                                          set_pool, mask, mode, start)
             return
         needle = np.frombuffer(flt.value, dtype=np.uint8)
-        if data.index is None:
+        if data.index is None and flt.op == Op.CONTAINS and mode == 0:
+            words = data.pool[:len(data.pool) // 8 * 8].view(np.uint64)
+            strings.contains_scan(data.values, data.pool, words, needle, mask, start)
+        elif data.index is None:
             strings.string_dense(data.values, data.pool, op, needle, mask, mode, start)
         else:
             strings.string_sparse(data.values, data.pool, data.index, op, needle, mask, mode,
