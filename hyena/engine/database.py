@@ -25,7 +25,7 @@ from hyena.engine.indexes import build_partition_blooms
 from hyena.engine.partition import Geometry, Partition, PartitionSnapshot
 from hyena.engine.recovery import load_groups, remove_unknown_sources
 from hyena.engine.scan.execute import Scanner
-from hyena.engine.scan.request import TS_END, ScanSpec, make_spec
+from hyena.engine.scan.request import TS_END, ScanSpec, make_spec, spec_column
 from hyena.engine.writeback import Writeback
 from hyena.errors import ClosedError, CorruptFileError, InvalidDataError
 from hyena.storage import format as fmt
@@ -286,11 +286,18 @@ class Database:
 
     def count(self, *, min_ts: int = 0, max_ts: int = TS_END,
               sources: Iterable[int] | None = None, partitions: Iterable[Any] | None = None,
-              filters: Any = None) -> int:
-        """Number of rows a scan with these arguments would return (reads no more than the
-        filters need: partitions inside the time range without filters are counted from
-        metadata)."""
-        return self.scanner.count(self._spec(locals_without_self(locals())))
+              filters: Any = None, by: int | str | None = None) -> Any:
+        """Number of rows a scan with these arguments would return; with `by`, a dict of that
+        number per value of the column `by` (None for rows without a value), most frequent
+        first. Reads no more than needed: partitions inside the time range are counted from
+        metadata when there are no filters."""
+        options = locals_without_self(locals())
+        by = options.pop("by")
+        spec = self._spec(options)
+        if by is None:
+            return self.scanner.count(spec)
+        column = spec_column(self.schema.resolve, by)
+        return dict(self.scanner.count_by(spec, column).most_common())
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -10,7 +10,9 @@ import numpy as np
 
 from hyena.kernels._jit import kernel
 
-__all__ = ["MAX_ENTRIES", "build_dictionary", "lookup_dense", "lookup_sparse", "bincount_rows"]
+__all__ = ["MAX_ENTRIES", "build_dictionary", "lookup_dense", "lookup_sparse", "bincount_all",
+           "bincount_rows",
+           "group_strings"]
 
 MAX_ENTRIES = 65535
 _EMPTY = -1
@@ -96,9 +98,51 @@ def lookup_sparse(codes: np.ndarray, index: np.ndarray, verdict: np.ndarray, mas
 
 
 @kernel
+def bincount_all(codes: np.ndarray, entries: int) -> np.ndarray:
+    """How many values have each code (no temporary copy of the codes, unlike np.bincount)."""
+    counts = np.zeros(entries, dtype=np.int64)
+    for i in range(np.uint64(codes.shape[0])):
+        counts[np.uint64(codes[i])] += 1
+    return counts
+
+
+@kernel
 def bincount_rows(codes: np.ndarray, rows: np.ndarray, entries: int) -> np.ndarray:
     """How many of the selected values (positions `rows` into codes) have each code."""
     counts = np.zeros(entries, dtype=np.int64)
     for i in range(np.uint64(rows.shape[0])):
         counts[np.uint64(codes[np.uint64(rows[i])])] += 1
     return counts
+
+
+@kernel
+def group_strings(offsets: np.ndarray, pool: np.ndarray, positions: np.ndarray) -> tuple:
+    """Count the distinct strings among those at `positions`: (first position of each distinct
+    string, how many times it occurs). For columns without a dictionary."""
+    n = positions.shape[0]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    slots = np.full(size, _EMPTY, dtype=np.int64)
+    firsts = np.empty(n, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    entries = 0
+    for i in range(n):
+        q = positions[i]
+        a = np.int64(offsets[q])
+        b = np.int64(offsets[q + 1])
+        slot = np.int64(_hash(pool, a, b) & np.uint64(size - 1))
+        while True:
+            e = slots[slot]
+            if e == _EMPTY:
+                slots[slot] = entries
+                firsts[entries] = q
+                counts[entries] = 1
+                entries += 1
+                break
+            f = firsts[e]
+            if _same(pool, a, b, np.int64(offsets[f]), np.int64(offsets[f + 1])):
+                counts[e] += 1
+                break
+            slot = (slot + 1) & (size - 1)
+    return firsts[:entries].copy(), counts[:entries].copy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
 import tempfile
 from pathlib import Path
 
@@ -184,6 +185,10 @@ def test_scan_matches_reference(case, data):
         assert table.column_names == projection
         assert table_rows(table, types) == expected
         assert db.count(min_ts=min_ts, max_ts=max_ts, filters=args["filters"]) == len(expected)
+        by = data.draw(st.sampled_from(["source"] + names))
+        passing = reference(model, min_ts, max_ts, groups, [by])
+        assert db.count(min_ts=min_ts, max_ts=max_ts, filters=args["filters"], by=by) == \
+            dict(Counter(r[by] for r in passing))
         limit = data.draw(st.sampled_from([1, 7, 500, 4096, 100_000]))
         chunks, state = [], None
         while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -18,6 +19,7 @@ import numpy as np
 
 from hyena.engine.partition import PartitionSnapshot
 from hyena.engine.reader import column_data
+from hyena.engine.scan.aggregate import count_values
 from hyena.engine.scan.evaluate import ALL_ROWS, live_groups, needs_time_filter, row_mask
 from hyena.engine.scan.gather import ColumnChunk, gather_columns
 from hyena.engine.scan.request import TS_LIMIT, ScanSpec
@@ -26,7 +28,7 @@ from hyena.errors import InvalidScanError
 from hyena.kernels.compare import count_range
 from hyena.kernels.gather import selected_rows
 from hyena.storage.mapcache import MapCache
-from hyena.types import TS_COLUMN
+from hyena.types import TS_COLUMN, Column
 
 __all__ = ["Scanner", "ROW_BITS"]
 
@@ -127,6 +129,14 @@ class Scanner:
         parts = self.partitions(spec)
         return sum(self._map(parts, lambda p: self._count(p, spec)))
 
+    def count_by(self, spec: ScanSpec, column: Column) -> Counter:
+        """Matching rows per value of `column`."""
+        total: Counter = Counter()
+        for counts in self._map(self.partitions(spec),
+                                lambda p: self._count_by(p, spec, column)):
+            total.update(counts)
+        return total
+
     def _map(self, items: list[Any], fn: Callable[[Any], Any]) -> list[Any]:
         total = sum((it[0] if isinstance(it, tuple) else it).rows for it in items)
         if len(items) < 2 or total < _PARALLEL_ROWS or self.threads < 2:
@@ -179,6 +189,17 @@ class Scanner:
         chunks = gather_columns(part, spec.columns, self.maps, rows, 0, 0)
         next_row = part.rows if found < want else int(rows[-1]) + 1
         return _Piece(chunks, found, next_row, start, rows.copy() if limit >= 0 else None)
+
+    def _count_by(self, part: PartitionSnapshot, spec: ScanSpec, column: Column) -> Counter:
+        groups = live_groups(part, spec, self.maps)
+        if groups == []:
+            return Counter()
+        mask_buf, work_buf, rows_buf = self._scratch.buffers(part.rows)
+        mask = row_mask(part, spec, groups, self.maps, 0, mask_buf, work_buf)
+        if mask is ALL_ROWS:
+            return count_values(part, column, None, self.maps)
+        found = selected_rows(mask, 0, len(mask), rows_buf)
+        return count_values(part, column, rows_buf[:found], self.maps)
 
     def _count(self, part: PartitionSnapshot, spec: ScanSpec) -> int:
         groups = live_groups(part, spec, self.maps)

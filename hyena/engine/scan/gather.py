@@ -16,7 +16,7 @@ from hyena.kernels.gather import gather_strings, sparse_positions
 from hyena.storage.mapcache import MapCache
 from hyena.types import SOURCE_COLUMN, Column
 
-__all__ = ["ColumnChunk", "gather_columns"]
+__all__ = ["ColumnChunk", "gather_columns", "sparse_value_positions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ def _nulls(column: Column, n: int) -> ColumnChunk:
     return ColumnChunk(np.zeros(n, dtype=column.type.dtype), None, valid)
 
 
-def _positions(data: ColumnData, rows: np.ndarray | None, start: int,
+def sparse_value_positions(data: ColumnData, rows: np.ndarray | None, start: int,
                stop: int) -> np.ndarray:
     """Position of each selected row's value in a sparse column (-1: null)."""
     if rows is None:
@@ -72,7 +72,7 @@ def _positions(data: ColumnData, rows: np.ndarray | None, start: int,
 
 
 def _sparse(data: ColumnData, rows: np.ndarray | None, start: int, stop: int) -> ColumnChunk:
-    positions = _positions(data, rows, start, stop)
+    positions = sparse_value_positions(data, rows, start, stop)
     valid = positions >= 0
     values = data.values[np.where(valid, positions, 0)] if len(data.values) else \
         np.zeros(len(positions), dtype=data.values.dtype)
@@ -85,6 +85,6 @@ def _strings(data: ColumnData, rows: np.ndarray | None, start: int, stop: int) -
             return ColumnChunk(data.pool, data.values[start:stop + 1].view(np.int32), None)
         offsets, pool = gather_strings(data.values, data.pool, rows.astype(np.int64, copy=False))
         return ColumnChunk(pool, offsets.astype(np.int32), None)
-    positions = _positions(data, rows, start, stop)
+    positions = sparse_value_positions(data, rows, start, stop)
     offsets, pool = gather_strings(data.values, data.pool, positions)
     return ColumnChunk(pool, offsets.astype(np.int32), positions >= 0)

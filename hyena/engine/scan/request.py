@@ -17,7 +17,7 @@ import numpy as np
 from hyena.errors import InvalidScanError, UnknownColumnError
 from hyena.types import MAX_TIMESTAMP, Column
 
-__all__ = ["Op", "Filter", "ScanSpec", "make_spec", "parse_filters"]
+__all__ = ["Op", "Filter", "ScanSpec", "make_spec", "parse_filters", "spec_column"]
 
 TS_END = 1 << 64  # the default exclusive upper bound: every timestamp is below it
 
@@ -159,6 +159,11 @@ def _filter(resolve: Callable[[Any], Column], key: Any, op: Any, value: Any) -> 
         values = _collection(value, column)
         return Filter(column, op, tuple(sorted({_integer(v, column) for v in values})))
     return Filter(column, op, _integer(value, column))
+
+
+def spec_column(resolve: Callable[[Any], Column], key: Any) -> Column:
+    """A column named in a scan request (InvalidScanError when there is none)."""
+    return _column(resolve, key)
 
 
 def _column(resolve: Callable[[Any], Column], key: Any) -> Column:
