@@ -115,6 +115,12 @@ class Database:
         """Every column, by id: 0 ts, 1 source, then user columns in order of creation."""
         return self.schema.columns
 
+    @property
+    def indexes(self) -> dict[str, set[str]]:
+        """Index kinds per column name (e.g. {"call_id": {"bloom"}})."""
+        return {self.schema.resolve(cid).name: set(kinds)
+                for cid, kinds in self.schema.indexes.items() if kinds}
+
     def column(self, key: int | str) -> Column:
         return self.schema.resolve(key)
 
