@@ -25,6 +25,7 @@ from hyena.engine.indexes import build_partition_blooms
 from hyena.engine.partition import Geometry, Partition, PartitionSnapshot
 from hyena.engine.recovery import load_groups, remove_unknown_sources
 from hyena.engine.scan.execute import Scanner
+from hyena.engine.syncer import Syncer
 from hyena.engine.scan.request import TS_END, ScanSpec, make_spec, spec_column
 from hyena.engine.writeback import Writeback
 from hyena.errors import ClosedError, CorruptFileError, InvalidDataError
@@ -79,7 +80,9 @@ class Database:
         self._flush_lock = threading.Lock()
         self._seq_lock = threading.Lock()
         self._seq = 0
-        self._writeback = Writeback(self.config.drop_sealed_pages, self._bloom_columns)
+        self._syncer = Syncer()
+        self._writeback = Writeback(self.config.drop_sealed_pages, self._bloom_columns,
+                                    self._syncer)
         self.preallocate = _preallocate(self.config, self.path)
         self.scanner = Scanner(self.snapshot, self.maps, self.config.scan_threads)
         try:
@@ -198,9 +201,8 @@ class Database:
             groups = list(self.groups.values())
             states = [g.commit_state() for g in groups]
             self._writeback.drain()
+            self._syncer.sync(f for state in states for f in state.head_files)
             for state in states:
-                for block in state.head_files:
-                    block.sync()
                 if state.head is not None:
                     state.head.sync_directories(state.head_dir_generation)
             for group, state in zip(groups, states):
@@ -320,6 +322,7 @@ class Database:
         finally:
             self._closed = True
             self._writeback.close()
+            self._syncer.close()
             self.scanner.close()
             for group in self.groups.values():
                 for part in group.partitions:

@@ -26,6 +26,8 @@ from hyena.storage.metafile import write_meta
 
 __all__ = ["PartitionGroup", "CommitState"]
 
+_MANY_PARTITIONS = 8
+
 
 @dataclass(frozen=True)
 class CommitState:
@@ -73,9 +75,11 @@ class PartitionGroup:
             try:
                 self._create(fresh)
                 writes = []
+                # A batch that fills many partitions keeps no descriptors open for those it
+                # seals (it would otherwise hold a dozen per partition until written back).
+                many = len(fresh) > _MANY_PARTITIONS
                 for part, r0, r1 in segments:
-                    # Partitions this batch fills and seals keep no descriptors open.
-                    transient = part in fresh and part in to_seal
+                    transient = many and part in fresh and part in to_seal
                     writes += part.prepare(batch.ts, batch.columns, r0, r1, self.preallocate,
                                            created, transient)
                 Partition.write(writes)

@@ -2,7 +2,8 @@
 
 - `block_<id>.bloom` (string columns with an index in the catalog): a 64-byte header, the word
   counts of the trigram and the value filter (two u64), then both filters (kernels/bloom.py).
-- `block_<id>.dict` (every string column with at most 65535 distinct values in the partition):
+- `block_<id>.dict` (every string column of short values (64 bytes on average at most) with at most
+  65535 distinct values in the partition):
   a 64-byte header, value count, entry count and entry-bytes count (three u64), the codes (u8 or
   u16 per value, padded to 8 bytes), the entries' u32 offsets (padded to 8), their bytes.
 
@@ -28,6 +29,9 @@ from hyena.storage.mapcache import MapCache
 
 __all__ = ["build_partition_blooms", "build_partition_dictionaries", "Dictionary",
            "load_dictionary", "load_blooms"]
+
+
+_LONGEST_AVERAGE = 64  # bytes per string; columns with longer ones get no dictionary
 
 
 def _strings(part: Partition, cid: int, state: ColumnState) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +79,8 @@ def build_partition_dictionaries(part: Partition) -> bool:
     for cid, state in part.columns.items():
         if not state.type.is_string or state.dictionary or state.count == 0:
             continue
+        if state.pool_len > _LONGEST_AVERAGE * state.count:
+            continue  # long texts (payloads) are nearly all distinct: not worth hashing
         offsets, pool = _strings(part, cid, state)
         codes, firsts = build_dictionary(offsets, pool)
         if len(firsts) == 0:

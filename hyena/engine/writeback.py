@@ -14,6 +14,7 @@ from typing import Callable
 
 from hyena.engine.indexes import build_partition_blooms, build_partition_dictionaries
 from hyena.engine.partition import Partition
+from hyena.engine.syncer import Syncer
 from hyena.errors import StorageError
 
 __all__ = ["Writeback"]
@@ -22,8 +23,10 @@ log = logging.getLogger("hyena.writeback")
 
 
 class Writeback:
-    def __init__(self, drop_cache: bool, indexed: Callable[[], list[int]]) -> None:
+    def __init__(self, drop_cache: bool, indexed: Callable[[], list[int]],
+                 syncer: Syncer) -> None:
         self.drop_cache = drop_cache
+        self._syncer = syncer
         self._indexed = indexed  # string columns that get a bloom filter when sealed
         self._queue: queue.Queue[Partition | None] = queue.Queue()
         self._failed: list[tuple[Partition, BaseException]] = []
@@ -48,8 +51,7 @@ class Writeback:
                 self._queue.task_done()
 
     def _seal(self, part: Partition) -> None:
-        for block in part.writers():
-            block.sync()
+        self._syncer.sync(part.writers())
         build_partition_blooms(part, self._indexed())
         build_partition_dictionaries(part)
         part.sync_directories(part.dir_generation)
