@@ -1,0 +1,95 @@
+"""`hepserver`: the HEP capture daemon with an embedded hyena engine.
+
+    hepserver                       # UDP+TCP HEP on 0.0.0.0:9069, data in ./data/hyena
+    PORT=9060 hepserver --tls-port 9061 --tls-cert c.pem --tls-key k.pem
+
+Environment variables (HEPop's names) give the defaults; flags override them.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from hepserver.config import Config
+
+__all__ = ["main", "parse_args"]
+
+
+def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None) -> Config:
+    base = Config.from_env(env)
+    parser = argparse.ArgumentParser(
+        prog="hepserver",
+        description="HEP (Homer Encapsulation Protocol) capture server storing into hyena. "
+                    "Receives HEPv3/v2/v1 over UDP and TCP on one port (and TLS on another), "
+                    "parses SIP, and stores every packet, one partition group per HEP type.",
+        epilog="Environment: PORT, HOST, HTTP_PORT, WRITER_ID, DATA_DIR, PARQUET_DIR give the "
+               "defaults of the matching options. See docs/operations.md.")
+    parser.add_argument("--host", default=base.host,
+                        help="address to listen on; 0.0.0.0 also listens on :: (default "
+                             "%(default)s, env HOST)")
+    parser.add_argument("--port", type=int, default=base.port,
+                        help="HEP port for UDP and TCP (default %(default)s, env PORT)")
+    parser.add_argument("--http-port", type=int, default=base.http,
+                        help="HTTP API port (default PORT+1, env HTTP_PORT)")
+    parser.add_argument("--tls-port", type=int, help="HEP over TLS on this port")
+    parser.add_argument("--tls-cert", help="PEM certificate (chain) for TLS")
+    parser.add_argument("--tls-key", help="PEM private key for TLS")
+    parser.add_argument("--data-dir", type=Path, default=base.data_dir,
+                        help="hyena data directory (default %(default)s, env DATA_DIR)")
+    parser.add_argument("--parquet-dir", type=Path, default=base.parquet_dir,
+                        help="where exports go (default %(default)s, env PARQUET_DIR)")
+    parser.add_argument("--writer-id", default=base.writer_id,
+                        help="this node's name in exports (default: host name, env WRITER_ID)")
+    parser.add_argument("--workers", type=int, default=base.workers,
+                        help="decoding processes (default: one per CPU, %(default)s)")
+    parser.add_argument("--auth-key", help="accept only HEP packets carrying this auth key")
+    parser.add_argument("--flush-interval", type=float, default=base.flush_interval,
+                        help="seconds between commits to disk (default %(default)s)")
+    parser.add_argument("--stats-interval", type=float, default=base.stats_interval,
+                        help="seconds between counter log lines, 0 for none (default "
+                             "%(default)s)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return Config(host=args.host, port=args.port, http_port=args.http_port,
+                      tls_port=args.tls_port, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                      data_dir=args.data_dir, parquet_dir=args.parquet_dir,
+                      writer_id=args.writer_id, workers=args.workers,
+                      auth_key=args.auth_key.encode() if args.auth_key else None,
+                      flush_interval=args.flush_interval, stats_interval=args.stats_interval)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    from hepserver.daemon import CaptureDaemon  # after logging is set up
+
+    daemon = CaptureDaemon(config)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        daemon.start()
+    except OSError as exc:
+        logging.getLogger("hepserver").error("%s", exc)
+        return 1
+    print(f"hepserver: HEP on {config.host}:{daemon.ports['udp']} (UDP and TCP)"
+          + (f", TLS on port {daemon.ports['tls']}" if "tls" in daemon.ports else "")
+          + f"; data in {config.data_dir}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    interval = config.stats_interval or None
+    while not stop.wait(interval):
+        daemon.log_stats()
+    daemon.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Settings of the capture daemon: one explicit object, from environment and command line.
+
+HEPop's environment variables are honoured: PORT (HEP port, default 9069), HOST (bind
+address, default 0.0.0.0), HTTP_PORT (default PORT + 1), WRITER_ID (default the host name),
+PARQUET_DIR (exports, default ./data). DATA_DIR sets hyena's data directory (default
+./data/hyena). Command-line flags override the environment.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Config"]
+
+
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "0.0.0.0"
+    port: int = 9069
+    http_port: int | None = None  # None: port + 1
+    tls_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    data_dir: Path = Path("data/hyena")
+    parquet_dir: Path = Path("data")
+    writer_id: str = field(default_factory=socket.gethostname)
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    auth_key: bytes | None = None
+    flush_interval: float = 1.0
+    batch_rows: int = 4096
+    batch_delay: float = 0.2
+    stats_interval: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Config":
+        env = dict(os.environ) if env is None else env
+        port = _env_int(env, "PORT", 9069)
+        return cls(host=env.get("HOST", "0.0.0.0"), port=port,
+                   http_port=_env_int(env, "HTTP_PORT", port + 1),
+                   data_dir=Path(env.get("DATA_DIR", "data/hyena")),
+                   parquet_dir=Path(env.get("PARQUET_DIR", "data")),
+                   writer_id=env.get("WRITER_ID") or socket.gethostname())
+
+    @property
+    def http(self) -> int:
+        return self.http_port if self.http_port is not None else self.port + 1
+
+    def __post_init__(self) -> None:
+        for name in ("port", "http_port", "tls_port"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 65535:
+                raise ValueError(f"{name} must be between 0 and 65535, not {value}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and a key")
+        if self.tls_cert and self.tls_port is None:
+            raise ValueError("TLS needs a port (--tls-port)")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")

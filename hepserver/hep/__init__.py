@@ -1,0 +1,1 @@
+"""HEP: decoding and encoding of Homer Encapsulation Protocol packets."""

@@ -1,0 +1,1 @@
+"""SIP: the fields of a SIP message that users search by."""
