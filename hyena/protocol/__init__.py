@@ -1,0 +1,1 @@
+"""The original Hyena wire protocol: messages and their bincode encoding, without sockets."""
