@@ -217,7 +217,8 @@ class SessionServer:
             else:
                 listener = sock.listen(f"{cfg.transport}://{cfg.bind_host}:0"
                                        + ("/hyena" if cfg.transport == "ws" else ""))
-                port = listener.local_address.port
+                # pynng's .port is in network byte order; its text form is right
+                port = int(str(listener.local_address).rsplit(":", 1)[1])
                 url = f"{cfg.transport}://{cfg.advertised_host}:{port}" + \
                     ("/hyena" if cfg.transport == "ws" else "")
         except BaseException:
