@@ -87,20 +87,19 @@ class _Checker:
         except (HyenaError, KeyError) as exc:
             yield Problem("error", str(path), str(exc))
             return
-        committed = record["partitions"]
-        if len(entries) < committed:
-            yield Problem("error", str(path), f"lists {len(entries)} partitions, catalog "
-                                              f"committed {committed}")
-            return
-        for n, entry in enumerate(entries[:committed]):
-            head = n == committed - 1
+        committed = [e for e in entries if e["seq"] <= record["last_seq"]]
+        head_seq = record.get("head_seq")
+        if head_seq is not None and not any(e["seq"] == head_seq for e in committed):
+            yield Problem("note", str(path), "the open head partition was dropped")
+        for entry in committed:
+            head = entry["seq"] == head_seq
             try:
                 snap = self._snapshot(record, entry, schema, head)
             except (HyenaError, KeyError, ValueError, OSError) as exc:
                 yield Problem("error", str(self.root / entry["path"]), str(exc))
                 continue
             yield from self._partition(snap, block_size, head)
-        listed = {e["path"] for e in entries[:committed]}
+        listed = {e["path"] for e in committed}
         for quarter in _subdirs(directory):
             for week in _subdirs(quarter):
                 for day in _subdirs(week):

@@ -28,7 +28,7 @@ from hyena.engine.scan.execute import Scanner
 from hyena.engine.syncer import Syncer
 from hyena.engine.scan.request import TS_END, ScanSpec, make_spec, spec_column
 from hyena.engine.writeback import Writeback
-from hyena.errors import ClosedError, CorruptFileError, InvalidDataError
+from hyena.errors import ClosedError, CorruptFileError, InvalidDataError, InvalidScanError
 from hyena.storage import format as fmt
 from hyena.storage.fs import FileOps
 from hyena.storage.fstype import filesystem_type
@@ -208,7 +208,7 @@ class Database:
             for group, state in zip(groups, states):
                 if state.group_meta_stale:
                     group.write_group_meta()
-            self._write_catalog([s.record for s in states if s.record["partitions"]])
+            self._write_catalog([s.record for s in states if s.record["last_seq"]])
 
     def _write_catalog(self, records: list[dict[str, Any]]) -> None:
         self._sequence += 1
@@ -235,6 +235,31 @@ class Database:
                                          snap.rows, str(snap.directory.relative_to(self.path)),
                                          snap.sealed))
         return out
+
+    def drop_partitions(self, ids: Iterable[uuid.UUID | str]) -> int:
+        """Remove whole partitions (retention), durably; returns how many were removed.
+        Scans already running keep reading them; the files go once the removal is committed."""
+        self._check_open()
+        wanted = {p if isinstance(p, uuid.UUID) else uuid.UUID(str(p)) for p in ids}
+        victims = [v for g in list(self.groups.values()) for v in g.drop(wanted)]
+        if not victims:
+            return 0
+        self.flush()
+        for part in victims:
+            self.maps.evict_under(part.directory)
+            self.fs.remove_tree(part.directory)
+        return len(victims)
+
+    def read_partition(self, partition_id: uuid.UUID | str, start: int = 0,
+                       stop: int | None = None, columns: Iterable[Any] | None = None) -> pa.Table:
+        """Rows [start, stop) of one partition, in the order appended (for exports)."""
+        self._check_open()
+        pid = partition_id if isinstance(partition_id, uuid.UUID) else uuid.UUID(str(partition_id))
+        spec = self._spec({"partitions": [pid], "columns": columns})
+        parts = self.scanner.partitions(spec)
+        if not parts:
+            raise InvalidScanError("no such partition", partition=pid)
+        return self.scanner.rows(spec, parts[0], start, stop).to_arrow()
 
     def snapshot(self, sources: Iterable[int] | None = None, min_ts: int = 0,
                  max_ts: int = 1 << 64) -> list[PartitionSnapshot]:

@@ -169,6 +169,20 @@ class PartitionGroup:
                        {"source": self.source, "partitions": entries})
             self._listed = listed
 
+    def drop(self, ids: set[uuid.UUID]) -> list[Partition]:
+        """Take these partitions out of the group (the caller commits, then removes files).
+        An open head among them is closed; the next append starts a new partition."""
+        with self._append_lock:
+            with self._state_lock:
+                victims = [p for p in self.partitions if p.id in ids]
+                self.partitions = [p for p in self.partitions if p.id not in ids]
+                self._listed = None  # pgmeta.data must be rewritten
+            for part in victims:
+                if not part.sealed:
+                    part.sealed = True
+                    part.close_writers(drop_cache=True)
+        return victims
+
     def mark_listed(self) -> None:
         """pgmeta.data on disk lists exactly the partitions in memory (after recovery)."""
         self._listed = (len(self.partitions), sum(p.sealed for p in self.partitions))
@@ -176,11 +190,13 @@ class PartitionGroup:
     def commit_state(self) -> CommitState:
         with self._state_lock:
             head = self.head
-            record = {"source": self.source, "partitions": len(self.partitions),
-                      "head_rows": head.rows if head else 0,
-                      "head_counts": {str(k): v for k, v in
-                                      (head.counts() if head else {}).items()}}
             live = head is not None and not head.sealed
+            record = {"source": self.source, "partitions": len(self.partitions),
+                      "last_seq": head.seq if head else 0,
+                      "head_seq": head.seq if live else None,
+                      "head_rows": head.rows if live else 0,
+                      "head_counts": {str(k): v for k, v in
+                                      (head.counts() if live else {}).items()}}
             files = head.writers() if live else []
             stale = self._listed != (len(self.partitions),
                                      sum(p.sealed for p in self.partitions))

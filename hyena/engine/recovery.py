@@ -1,8 +1,8 @@
 """Bring a data directory back to its last commit when it is opened.
 
-catalog.data says, per source, how many partitions and how many head rows are committed. Every
-thing beyond that was written after the last commit (or by an append that a crash cut short)
-and is discarded here: partitions listed in pgmeta.data past the committed count, block files
+catalog.data says, per source, up to which partition (by creation number) and how many rows of
+the open head are committed. Everything beyond that was written after the last commit (or by
+an append that a crash cut short) and is discarded here: partitions created later, block files
 of the head that the commit does not name, source directories the catalog does not know, and
 temp files of interrupted metadata writes. Nothing a commit names is ever changed.
 """
@@ -47,33 +47,36 @@ def load_groups(fs: FileOps, root: Path, schema: Schema, geometry: Geometry,
 
 
 def _load_group(group: PartitionGroup, record: dict[str, Any], schema: Schema) -> None:
-    committed = record["partitions"]
+    """Committed partitions are those of pgmeta.data created no later than the catalog's
+    `last_seq`; the one numbered `head_seq` (if any) is the open head. Partitions dropped by
+    retention are simply absent from pgmeta.data."""
+    last_seq, head_seq = record["last_seq"], record.get("head_seq")
     path = group.directory / fmt.GROUP_META_FILE
     _remove_temp_files(group.fs, group.directory)
     try:
         entries = read_meta(group.fs, path, fmt.GROUP_MAGIC)["partitions"]
     except FileNotFoundError:
-        if committed:
-            raise CorruptFileError(path, "missing, but the catalog lists partitions",
-                                   committed=committed) from None
         entries = []
-    if len(entries) < committed:
-        raise CorruptFileError(path, "lists fewer partitions than the catalog committed",
-                               listed=len(entries), committed=committed)
-    for entry in entries[:committed - 1]:
-        group.partitions.append(Partition(
-            uuid.UUID(entry["id"]), group.source, entry["path"], group.root, group.fs,
-            group.geometry, seq=entry["seq"], rows=entry["rows"], min_ts=entry["min_ts"],
-            max_ts=entry["max_ts"], sealed=True))
-    if committed:
-        group.partitions.append(_load_head(group, entries[committed - 1], record, schema))
+    committed = [e for e in entries if e["seq"] <= last_seq]
+    for entry in committed:
+        if entry["seq"] == head_seq:
+            group.partitions.append(_load_head(group, entry, record, schema))
+        else:
+            group.partitions.append(Partition(
+                uuid.UUID(entry["id"]), group.source, entry["path"], group.root, group.fs,
+                group.geometry, seq=entry["seq"], rows=entry["rows"], min_ts=entry["min_ts"],
+                max_ts=entry["max_ts"], sealed=True))
+    if head_seq is not None and not any(e["seq"] == head_seq for e in committed):
+        log.warning("head partition %s of source %s was dropped before the crash", head_seq,
+                    group.source)
     kept = {p.relpath for p in group.partitions}
     for directory in _partition_directories(group.directory):
         relpath = str(directory.relative_to(group.root))
         if relpath not in kept:
-            log.info("discarding uncommitted partition %s", relpath)
+            log.info("discarding uncommitted or dropped partition %s", relpath)
             group.fs.remove_tree(directory)
-    if len(entries) != committed or (committed and entries[committed - 1]["sealed"]):
+    head_listed_sealed = any(e["seq"] == head_seq and e["sealed"] for e in committed)
+    if len(entries) != len(committed) or head_listed_sealed:
         group.write_group_meta()  # forget what the commit does not name
     else:
         group.mark_listed()

@@ -125,6 +125,16 @@ class Scanner:
                     return result
         return result
 
+    def rows(self, spec: ScanSpec, part: PartitionSnapshot, start: int,
+             stop: int | None) -> ScanResult:
+        """Rows [start, stop) of one partition, unfiltered (spec carries the projection)."""
+        stop = part.rows if stop is None else min(stop, part.rows)
+        result = ScanResult(spec.columns)
+        if start < stop:
+            result.chunks.append(gather_columns(part, spec.columns, self.maps, None, start,
+                                                stop))
+        return result
+
     def count(self, spec: ScanSpec) -> int:
         parts = self.partitions(spec)
         return sum(self._map(parts, lambda p: self._count(p, spec)))
