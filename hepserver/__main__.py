@@ -52,6 +52,31 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
     parser.add_argument("--stats-interval", type=float, default=base.stats_interval,
                         help="seconds between counter log lines, 0 for none (default "
                              "%(default)s)")
+    exports = parser.add_argument_group("exports (docs/export.md)")
+    exports.add_argument("--no-export", action="store_true",
+                         help="do not export sealed partitions to Parquet")
+    exports.add_argument("--export-interval", type=float, default=base.export_interval,
+                         help="seconds between exports (default %(default)s)")
+    exports.add_argument("--compression", default=base.compression,
+                         help="Parquet codec: zstd, snappy, gzip, lz4, none (default %(default)s)")
+    exports.add_argument("--compact-interval", type=float, default=base.compact_interval,
+                         help="seconds between compactions (default %(default)s)")
+    exports.add_argument("--ducklake", metavar="CATALOG",
+                         help="also keep a DuckLake: sqlite:<file> or postgres:<conninfo>")
+    exports.add_argument("--retention-days", type=float,
+                         help="drop hot partitions and exported files older than this")
+    exports.add_argument("--hot-days", type=float,
+                         help="drop hot partitions older than this once exported")
+    server = parser.add_argument_group("hyena server on the same data")
+    server.add_argument("--hyena-transport", default=base.hyena_transport,
+                        choices=["ipc", "tcp", "ws", "off"],
+                        help="nanomsg protocol server (default %(default)s)")
+    server.add_argument("--hyena-ipc-path", default=base.hyena_ipc_path,
+                        help="its control socket for ipc (default %(default)s)")
+    server.add_argument("--hyena-session-dir", default=base.hyena_session_dir,
+                        help="its session sockets for ipc (default %(default)s)")
+    server.add_argument("--hyena-port", type=int, default=base.hyena_port,
+                        help="its port for tcp/ws (default %(default)s)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
@@ -63,7 +88,13 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
                       data_dir=args.data_dir, parquet_dir=args.parquet_dir,
                       writer_id=args.writer_id, workers=args.workers,
                       auth_key=args.auth_key.encode() if args.auth_key else None,
-                      flush_interval=args.flush_interval, stats_interval=args.stats_interval)
+                      flush_interval=args.flush_interval, stats_interval=args.stats_interval,
+                      export=not args.no_export, export_interval=args.export_interval,
+                      compression=args.compression, compact_interval=args.compact_interval,
+                      ducklake=args.ducklake, retention_days=args.retention_days,
+                      hot_days=args.hot_days, hyena_transport=args.hyena_transport,
+                      hyena_ipc_path=args.hyena_ipc_path,
+                      hyena_session_dir=args.hyena_session_dir, hyena_port=args.hyena_port)
     except ValueError as exc:
         parser.error(str(exc))
 
@@ -81,9 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         logging.getLogger("hepserver").error("%s", exc)
         return 1
-    print(f"hepserver: HEP on {config.host}:{daemon.ports['udp']} (UDP and TCP)"
-          + (f", TLS on port {daemon.ports['tls']}" if "tls" in daemon.ports else "")
-          + f"; data in {config.data_dir}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    lines = [f"HEP capture  {config.host}:{daemon.ports['udp']} (UDP and TCP)"
+             + (f", TLS on port {daemon.ports['tls']}" if "tls" in daemon.ports else "")]
+    if daemon.hyena_url:
+        lines.append(f"hyena server {daemon.hyena_url}")
+    if daemon.http_url:
+        lines.append(f"HTTP API     {daemon.http_url}")
+    lines.append(f"data         {config.data_dir} (exports in {config.parquet_dir})")
+    print("hepserver:\n  " + "\n  ".join(lines) + "\nCtrl-C to stop", file=sys.stderr,
+          flush=True)
     interval = config.stats_interval or None
     while not stop.wait(interval):
         daemon.log_stats()

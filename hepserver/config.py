@@ -42,6 +42,19 @@ class Config:
     batch_rows: int = 4096
     batch_delay: float = 0.2
     stats_interval: float = 60.0
+    # exports (docs/export.md)
+    export: bool = True
+    export_interval: float = 60.0
+    compression: str = "zstd"
+    compact_interval: float = 600.0
+    ducklake: str | None = None  # sqlite:<file> or postgres:<conninfo>
+    retention_days: float | None = None
+    hot_days: float | None = None
+    # the hyena nanomsg server sharing the data directory ("off" to disable)
+    hyena_transport: str = "ipc"
+    hyena_ipc_path: str = "/tmp/hyena.ipc"
+    hyena_session_dir: str = "/tmp"
+    hyena_port: int = 4433
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Config":
@@ -68,3 +81,9 @@ class Config:
             raise ValueError("TLS needs a port (--tls-port)")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.hyena_transport not in ("ipc", "tcp", "ws", "off"):
+            raise ValueError("hyena transport must be ipc, tcp, ws or off")
+        for name in ("retention_days", "hot_days"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive")

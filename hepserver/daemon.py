@@ -18,6 +18,7 @@ from pathlib import Path
 import hyena
 from hepserver.config import Config
 from hepserver.counters import Counters
+from hepserver.export.maintenance import Maintenance, MaintenanceSettings
 from hepserver.ingest.listeners import SocketSet, open_sockets
 from hepserver.ingest.worker import WorkerSettings, run_worker
 from hepserver.ingest.writer import Writer
@@ -53,6 +54,10 @@ class CaptureDaemon:
         self._workers: list[multiprocessing.Process] = []
         self._pipes = []
         self.writer: Writer | None = None
+        self.maintenance: Maintenance | None = None
+        self.hyena_server = None
+        self.hyena_url: str | None = None
+        self.http_url: str | None = None
         self._stopped = threading.Event()
         self._drops_at_start = 0
         self.started_at = 0.0
@@ -83,11 +88,31 @@ class CaptureDaemon:
                 sockets.close()  # the workers hold their own copies now
         self.writer = Writer(self.db, self._pipes, self.counters, cfg.flush_interval)
         self.writer.start()
+        self.maintenance = Maintenance(self.db, MaintenanceSettings(
+            cfg.parquet_dir, cfg.writer_id, cfg.export, cfg.export_interval, cfg.compression,
+            cfg.compact_interval, ducklake=cfg.ducklake, retention_days=cfg.retention_days,
+            hot_days=cfg.hot_days), self.counters)
+        self.maintenance.start()
+        if cfg.hyena_transport != "off":
+            self._start_hyena_server()
         self.started_at = time.time()
         log.info("HEP capture listening on %s port %d (UDP, TCP)%s with %d workers; "
                  "data in %s", cfg.host, self.ports["udp"],
                  f", TLS port {self.ports['tls']}" if "tls" in self.ports else "",
                  cfg.workers, cfg.data_dir)
+
+    def _start_hyena_server(self) -> None:
+        """The nanomsg server on the same data directory; DataCompaction runs maintenance."""
+        from hyena.server.handler import Handler
+        from hyena.server.sessions import ServerConfig, SessionServer
+
+        cfg = self.config
+        handler = Handler(self.db, compact=self.maintenance.run_now)
+        self.hyena_server = SessionServer(ServerConfig(
+            transport=cfg.hyena_transport, hostname=cfg.host if cfg.host != "0.0.0.0" else "*",
+            port=cfg.hyena_port, ipc_path=cfg.hyena_ipc_path,
+            session_ipc_path=cfg.hyena_session_dir), handler.handle)
+        self.hyena_url = self.hyena_server.start()
 
     def stats(self) -> dict[str, int]:
         """Counters so far, with the kernel's UDP drops since start."""
@@ -106,8 +131,12 @@ class CaptureDaemon:
                 pipe.send_bytes(b"stop")
             except (BrokenPipeError, OSError):
                 pass
+        if self.hyena_server is not None:
+            self.hyena_server.stop()
         if self.writer is not None:
             self.writer.join(timeout)
+        if self.maintenance is not None:
+            self.maintenance.stop()
         for process in self._workers:
             process.join(5)
             if process.is_alive():

@@ -71,6 +71,10 @@ class Worker:
         if settings.tls_cert:
             self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self.tls.load_cert_chain(settings.tls_cert, settings.tls_key)
+            # No TLS 1.3 session tickets: a sender that closes without reading them would
+            # make its kernel reset the connection, and a reset throws away what we had not
+            # read yet.
+            self.tls.num_tickets = 0
         for sock in sockets.udp:
             self.selector.register(sock, selectors.EVENT_READ, self._datagrams)
         for sock in sockets.tcp:
@@ -172,6 +176,11 @@ class Worker:
                 stream.sock.do_handshake()
                 stream.handshaking = False
             data = stream.sock.recv(262144)
+            if isinstance(stream.sock, ssl.SSLSocket):
+                # TLS hands out one record per recv; what it already decrypted would not wake
+                # the selector again
+                while data and stream.sock.pending():
+                    data += stream.sock.recv(stream.sock.pending())
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
             return
         except (OSError, ssl.SSLError):

@@ -24,7 +24,8 @@ def start_daemon(fast_tmp_path):
 
     def start(**options) -> CaptureDaemon:
         settings = dict(host="127.0.0.1", port=0, data_dir=fast_tmp_path / "hyena", workers=2,
-                        flush_interval=0.2, batch_delay=0.05, stats_interval=0)
+                        flush_interval=0.2, batch_delay=0.05, stats_interval=0,
+                        parquet_dir=fast_tmp_path / "parquet", hyena_transport="off")
         settings.update(options)
         daemon = CaptureDaemon(Config(**settings))
         daemon.start()

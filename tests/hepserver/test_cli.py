@@ -30,7 +30,10 @@ def free_port() -> int:
 def start(data: Path, port: int, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "hepserver", "--host", "127.0.0.1", "--port", str(port),
-         "--data-dir", str(data), "--workers", "2", "--stats-interval", "0", *extra],
+         "--data-dir", str(data), "--workers", "2", "--stats-interval", "0",
+         "--parquet-dir", str(data.parent / "parquet"), "--hyena-transport", "ipc",
+         "--hyena-ipc-path", str(data.parent / "hyena.ipc"),
+         "--hyena-session-dir", str(data.parent), *extra],
         cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the banner goes out once the sockets are bound

@@ -1,0 +1,1 @@
+"""Exports of hyena data to Parquet (HEPop layout), compaction, retention, DuckLake."""

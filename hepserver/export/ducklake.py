@@ -1,0 +1,146 @@
+"""A DuckLake catalog of the capture data, with Homer's table names.
+
+    ATTACH 'ducklake:sqlite:<file>' AS lake (DATA_PATH '<dir>');
+    SELECT * FROM lake.hep_proto_1_call AT (VERSION => 3);
+
+Rows are written by DuckLake itself (into its DATA_PATH, as Parquet), straight from hyena, in
+one DuckLake transaction per export that also records, in `hepserver_watermarks`, how many
+rows of each hyena partition it holds (per writer id). So each export is one snapshot, time
+travel works, and a crash at any point neither loses nor repeats rows: the next export
+continues from the watermarks the last committed snapshot holds. DuckLake compacts
+(`ducklake_merge_adjacent_files`) and expires old snapshots itself.
+
+The DuckDB extensions come from PyPI packages (duckdb-extension-ducklake, -sqlite-scanner,
+-postgres-scanner), loaded from their files: no download at run time.
+"""
+from __future__ import annotations
+
+import glob
+import importlib
+import logging
+import os
+import threading
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from hepserver.export.exporter import split_pieces
+from hepserver.export.table import export_table
+
+__all__ = ["load_extension", "DuckLake"]
+
+log = logging.getLogger("hepserver.ducklake")
+_PACKAGES = {"ducklake": "duckdb_extension_ducklake", "sqlite_scanner":
+             "duckdb_extension_sqlite_scanner", "postgres_scanner":
+             "duckdb_extension_postgres_scanner", "httpfs": "duckdb_extension_httpfs"}
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """LOAD a DuckDB extension from its PyPI package (offline)."""
+    try:
+        module = importlib.import_module(_PACKAGES[name])
+    except ImportError as exc:
+        raise RuntimeError(f"the DuckDB extension {name} is not installed: pip install "
+                           f"{_PACKAGES[name].replace('_', '-')}=={duckdb.__version__}") from exc
+    pattern = os.path.join(os.path.dirname(module.__file__), "extensions", "*",
+                           f"{name}.duckdb_extension")
+    found = sorted(glob.glob(pattern))
+    if not found:
+        raise RuntimeError(f"no {name}.duckdb_extension in {module.__file__}")
+    con.execute(f"LOAD '{found[-1]}'")
+
+
+def catalog_url(spec: str) -> str:
+    """`sqlite:<file>` (a path alone means SQLite) or `postgres:<libpq string>`."""
+    if spec.startswith(("sqlite:", "postgres:")):
+        return f"ducklake:{spec}"
+    return f"ducklake:sqlite:{spec}"
+
+
+class DuckLake:
+    def __init__(self, catalog: str, data_path: str | Path, writer_id: str,
+                 alias: str = "lake") -> None:
+        self.catalog = catalog_url(catalog)
+        self.data_path = str(data_path).rstrip("/") + "/"
+        self.writer_id = writer_id
+        self.alias = alias
+        self._lock = threading.Lock()
+        self.con = duckdb.connect()
+        load_extension(self.con, "ducklake")
+        load_extension(self.con, "postgres_scanner" if "postgres:" in self.catalog
+                       else "sqlite_scanner")
+        if not self.data_path.startswith("s3://"):
+            Path(self.data_path).mkdir(parents=True, exist_ok=True)
+        self.con.execute(f"ATTACH '{self.catalog}' AS {alias} (DATA_PATH '{self.data_path}')")
+        self.con.execute(f"CREATE TABLE IF NOT EXISTS {alias}.hepserver_watermarks "
+                         "(writer_id VARCHAR, partition_id VARCHAR, hep_type INTEGER, "
+                         "row_count UBIGINT)")
+
+    def watermarks(self) -> dict[str, int]:
+        rows = self.con.execute(
+            f"SELECT partition_id, max(row_count) FROM {self.alias}.hepserver_watermarks "
+            "WHERE writer_id = ? GROUP BY partition_id", [self.writer_id]).fetchall()
+        return {pid: int(count) for pid, count in rows}
+
+    def export(self, db, everything: bool = False) -> int:
+        """Insert into the lake what it lacks of hyena's partitions; one snapshot per
+        partition exported."""
+        with self._lock:
+            done = self.watermarks()
+            total = 0
+            for hep_type in db.sources:
+                for part in db.partitions(hep_type):
+                    start = done.get(str(part.id), 0)
+                    if start >= part.rows or (not part.sealed and not everything):
+                        continue
+                    rows = db.read_partition(part.id, start, part.rows)
+                    self._insert(hep_type, str(part.id), start + rows.num_rows,
+                                 list(split_pieces(export_table(rows, hep_type), hep_type)))
+                    total += rows.num_rows
+            return total
+
+    def _insert(self, hep_type: int, partition_id: str, watermark: int,
+                pieces: list[tuple[str, pa.Table]]) -> None:
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            for name, piece in pieces:
+                con.register("piece", piece)
+                con.execute(f"CREATE TABLE IF NOT EXISTS {self.alias}.{name} AS "
+                            "SELECT * FROM piece LIMIT 0")
+                con.execute(f"INSERT INTO {self.alias}.{name} BY NAME SELECT * FROM piece")
+                con.unregister("piece")
+            con.execute(f"INSERT INTO {self.alias}.hepserver_watermarks VALUES (?, ?, ?, ?)",
+                        [self.writer_id, partition_id, hep_type, watermark])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def tables(self) -> list[str]:
+        rows = self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+            "AND table_name LIKE 'hep_proto_%' ORDER BY 1", [self.alias]).fetchall()
+        return [r[0] for r in rows]
+
+    def compact(self) -> None:
+        with self._lock:
+            self.con.execute(f"CALL ducklake_merge_adjacent_files('{self.alias}')")
+
+    def retain(self, cutoff_us: int, keep_snapshots_days: float = 7.0) -> int:
+        """Delete rows older than the cutoff, expire old snapshots, remove unused files."""
+        with self._lock:
+            deleted = 0
+            for name in self.tables():
+                deleted += self.con.execute(
+                    f"DELETE FROM {self.alias}.{name} WHERE timestamp < make_timestamp(?)",
+                    [cutoff_us]).fetchone()[0]
+            self.con.execute(f"CALL ducklake_expire_snapshots('{self.alias}', older_than => "
+                             f"now() - INTERVAL '{float(keep_snapshots_days)} days')")
+            self.con.execute(f"CALL ducklake_cleanup_old_files('{self.alias}', "
+                             "cleanup_all => true)")
+            return deleted
+
+    def close(self) -> None:
+        self.con.close()
