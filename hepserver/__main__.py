@@ -2,6 +2,9 @@
 
     hepserver                       # UDP+TCP HEP on 0.0.0.0:9069, data in ./data/hyena
     PORT=9060 hepserver --tls-port 9061 --tls-cert c.pem --tls-key k.pem
+    hepserver export [--all]        # one-off maintenance while the daemon is stopped:
+    hepserver compact               #   export, compact exported files,
+    hepserver retention --retention-days 30   # drop old data
 
 Environment variables (HEPop's names) give the defaults; flags override them.
 """
@@ -99,7 +102,44 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
         parser.error(str(exc))
 
 
+COMMANDS = ("export", "compact", "retention")
+
+
+def maintain(command: str, argv: list[str]) -> int:
+    """Run one maintenance step on a stopped daemon's data directory."""
+    everything = "--all" in argv
+    config = parse_args([a for a in argv if a != "--all"])
+    import hyena
+    from hepserver.export.maintenance import Maintenance, MaintenanceSettings
+
+    log = logging.getLogger("hepserver")
+    try:
+        db = hyena.open(config.data_dir)
+    except hyena.errors.LockedError as exc:
+        log.error("%s: stop the daemon first, or use the hyena server's DataCompaction", exc)
+        return 2
+    with db:
+        maintenance = Maintenance(db, MaintenanceSettings(
+            config.parquet_dir, config.writer_id, True, compression=config.compression,
+            ducklake=config.ducklake, retention_days=config.retention_days,
+            hot_days=config.hot_days, compact_settle=0.0))
+        try:
+            if command == "export":
+                log.info("exported %d rows", maintenance.export(everything))
+            elif command == "compact":
+                log.info("merged %d files", maintenance.compact())
+            else:
+                parts, files = maintenance.retention()
+                log.info("dropped %d partitions and %d files", parts, files)
+        finally:
+            maintenance.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return maintain(argv[0], argv[1:])
     config = parse_args(argv)
     from hepserver.daemon import CaptureDaemon  # after logging is set up
 
