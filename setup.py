@@ -10,12 +10,19 @@ CORE = [
     "pyarrow>=15",
 ]
 
+# DuckDB extensions are loaded from these PyPI packages (no download at run time); each must
+# match the DuckDB version exactly.
+DUCKDB = "1.5.5"
+HEP = [f"duckdb=={DUCKDB}", f"duckdb-extension-ducklake=={DUCKDB}",
+       f"duckdb-extension-sqlite-scanner=={DUCKDB}", f"duckdb-extension-postgres-scanner=={DUCKDB}",
+       f"duckdb-extension-httpfs=={DUCKDB}", "pytz"]
+
 EXTRAS = {
-    # SQL over exports and the HTTP API of the capture daemon.
-    "hep": ["duckdb>=1.1"],
-    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "duckdb>=1.1", "psutil>=5.9"],
+    # Exports, DuckLake, SQL over HTTP for the capture daemon.
+    "hep": HEP,
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "psutil>=5.9", *HEP],
     # Peers measured beside hyena in benches/.
-    "bench": ["duckdb>=1.1", "chdb>=3", "psutil>=5.9"],
+    "bench": ["chdb>=3", "psutil>=5.9", *HEP],
 }
 EXTRAS["all"] = sorted({dep for deps in EXTRAS.values() for dep in deps})
 
