@@ -15,7 +15,7 @@ CORE = [
 DUCKDB = "1.5.5"
 HEP = [f"duckdb=={DUCKDB}", f"duckdb-extension-ducklake=={DUCKDB}",
        f"duckdb-extension-sqlite-scanner=={DUCKDB}", f"duckdb-extension-postgres-scanner=={DUCKDB}",
-       f"duckdb-extension-httpfs=={DUCKDB}", "pytz"]
+       f"duckdb-extension-httpfs=={DUCKDB}", "pytz", "aiohttp>=3.9"]
 
 EXTRAS = {
     # Exports, DuckLake, SQL over HTTP for the capture daemon.

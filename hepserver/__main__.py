@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,6 +21,11 @@ from pathlib import Path
 from hepserver.config import Config
 
 __all__ = ["main", "parse_args"]
+
+
+def _env_port(env: dict[str, str] | None, name: str) -> int | None:
+    value = (os.environ if env is None else env).get(name)
+    return int(value) if value and value.isdigit() else None
 
 
 def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None) -> Config:
@@ -36,8 +42,11 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
                              "%(default)s, env HOST)")
     parser.add_argument("--port", type=int, default=base.port,
                         help="HEP port for UDP and TCP (default %(default)s, env PORT)")
-    parser.add_argument("--http-port", type=int, default=base.http,
-                        help="HTTP API port (default PORT+1, env HTTP_PORT)")
+    parser.add_argument("--http-port", type=int,
+                        help="HTTP API port (default HEP port + 1, env HTTP_PORT)")
+    parser.add_argument("--no-http", action="store_true", help="do not serve the HTTP API")
+    parser.add_argument("--query-timeout", type=float, default=base.query_timeout,
+                        help="seconds a query may run (default %(default)s)")
     parser.add_argument("--tls-port", type=int, help="HEP over TLS on this port")
     parser.add_argument("--tls-cert", help="PEM certificate (chain) for TLS")
     parser.add_argument("--tls-key", help="PEM private key for TLS")
@@ -86,7 +95,13 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return Config(host=args.host, port=args.port, http_port=args.http_port,
+        http_port = args.http_port
+        if http_port is None:
+            http_port = _env_port(env, "HTTP_PORT") if _env_port(env, "HTTP_PORT") is not None \
+                else args.port + 1 if args.port else 0
+        return Config(host=args.host, port=args.port,
+                      http_port=-1 if args.no_http else http_port,
+                      query_timeout=args.query_timeout,
                       tls_port=args.tls_port, tls_cert=args.tls_cert, tls_key=args.tls_key,
                       data_dir=args.data_dir, parquet_dir=args.parquet_dir,
                       writer_id=args.writer_id, workers=args.workers,

@@ -55,6 +55,7 @@ class Config:
     hyena_ipc_path: str = "/tmp/hyena.ipc"
     hyena_session_dir: str = "/tmp"
     hyena_port: int = 4433
+    query_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Config":
@@ -67,13 +68,16 @@ class Config:
                    writer_id=env.get("WRITER_ID") or socket.gethostname())
 
     @property
-    def http(self) -> int:
-        return self.http_port if self.http_port is not None else self.port + 1
+    def http(self) -> int | None:
+        """The HTTP API's port (None: no HTTP API; 0: any free port)."""
+        if self.http_port is None:
+            return None if self.port == 0 else self.port + 1
+        return self.http_port if self.http_port >= 0 else None
 
     def __post_init__(self) -> None:
         for name in ("port", "http_port", "tls_port"):
             value = getattr(self, name)
-            if value is not None and not 0 <= value <= 65535:
+            if value is not None and not -1 <= value <= 65535:
                 raise ValueError(f"{name} must be between 0 and 65535, not {value}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both a certificate and a key")

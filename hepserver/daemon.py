@@ -58,6 +58,7 @@ class CaptureDaemon:
         self.hyena_server = None
         self.hyena_url: str | None = None
         self.http_url: str | None = None
+        self.http = None
         self._stopped = threading.Event()
         self._drops_at_start = 0
         self.started_at = 0.0
@@ -95,6 +96,8 @@ class CaptureDaemon:
         self.maintenance.start()
         if cfg.hyena_transport != "off":
             self._start_hyena_server()
+        if cfg.http:
+            self._start_http()
         self.started_at = time.time()
         log.info("HEP capture listening on %s port %d (UDP, TCP)%s with %d workers; "
                  "data in %s", cfg.host, self.ports["udp"],
@@ -114,6 +117,41 @@ class CaptureDaemon:
             session_ipc_path=cfg.hyena_session_dir), handler.handle)
         self.hyena_url = self.hyena_server.start()
 
+    def _start_http(self) -> None:
+        from hepserver.http.app import HttpApi
+        from hepserver.http.lineproto import LineProtocol
+        from hepserver.http.query import QueryEngine
+
+        cfg = self.config
+        engine = QueryEngine(self.db, cfg.parquet_dir, cfg.writer_id, timeout=cfg.query_timeout)
+        lines = LineProtocol(self.db)
+        engine.measurements = lines
+        self.http = HttpApi(self.db, engine, lines, self.metrics, self.health, cfg.writer_id)
+        host = "127.0.0.1" if cfg.host in ("127.0.0.1", "::1", "localhost") else \
+            ("0.0.0.0" if cfg.host in ("0.0.0.0", "", "*", "::") else cfg.host)
+        self.http_url = self.http.start(host, cfg.http)
+
+    def health(self) -> dict[str, bool]:
+        """What /health reports: the store takes commits, every worker still captures."""
+        writer_ok = self.writer is not None and self.writer.is_alive() and \
+            self.writer.error is None and time.time() - self.writer.last_flush < \
+            max(10.0, 5 * self.config.flush_interval)
+        return {"storage_writable": writer_ok,
+                "capture_listening": bool(self._workers) and all(p.is_alive()
+                                                                 for p in self._workers)}
+
+    def metrics(self) -> dict[str, float]:
+        """Counters, hyena's size and the export lag, for /metrics."""
+        values: dict[str, float] = dict(self.stats())
+        parts = self.db.partitions()
+        values["hyena_rows"] = sum(p.rows or 0 for p in parts)
+        values["hyena_partitions"] = len(parts)
+        values["hyena_sources"] = len({p.source for p in parts})
+        if self.maintenance is not None:
+            values["export_lag_seconds"] = round(self.maintenance.export_lag(), 3)
+        values["uptime_seconds"] = round(time.time() - self.started_at, 3)
+        return values
+
     def stats(self) -> dict[str, int]:
         """Counters so far, with the kernel's UDP drops since start."""
         values = self.counters.snapshot()
@@ -131,6 +169,8 @@ class CaptureDaemon:
                 pipe.send_bytes(b"stop")
             except (BrokenPipeError, OSError):
                 pass
+        if self.http is not None:
+            self.http.stop()
         if self.hyena_server is not None:
             self.hyena_server.stop()
         if self.writer is not None:

@@ -80,6 +80,26 @@ class TypeCatalog:
         catalog.remove_strays()
         return catalog
 
+    @classmethod
+    def open_readonly(cls, root: Path, writer_id: str, hep_type: int) -> "TypeCatalog":
+        """The committed listing, without finishing or cleaning anything (for readers: an
+        exporter may be working in the directory). A committed file whose rename is still
+        owed is listed under its `.tmp` name, which is complete and synced; a reader that
+        finds it gone has raced the rename and reads again."""
+        directory = type_directory(root, writer_id, hep_type)
+        catalog = cls(directory, writer_id, hep_type)
+        try:
+            data = json.loads(catalog.path.read_text())
+        except FileNotFoundError:
+            return catalog
+        owed = {final: tmp for tmp, final in data.get("pending", [])}
+        catalog.files = [FileEntry(**f) for f in data["files"]]
+        for entry in catalog.files:
+            if entry.path in owed and not (directory / entry.path).exists():
+                entry.path = owed[entry.path]
+        catalog.partitions = dict(data["partitions"])
+        return catalog
+
     # --- commit ----------------------------------------------------------------------------
 
     def save(self) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from hepserver.export.exporter import split_pieces
+from hepserver.export.exporter import hep_types, split_pieces
 from hepserver.export.table import export_table
 
 __all__ = ["load_extension", "DuckLake"]
@@ -89,7 +89,7 @@ class DuckLake:
         with self._lock:
             done = self.watermarks()
             total = 0
-            for hep_type in db.sources:
+            for hep_type in hep_types(db):
                 for part in db.partitions(hep_type):
                     start = done.get(str(part.id), 0)
                     if start >= part.rows or (not part.sealed and not everything):

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from hepserver.export.catalog import CHUNK_NS, NS_PER_US, FileEntry, TypeCatalog
 from hepserver.export.table import export_table, table_name
 
-__all__ = ["ExportSettings", "Exporter", "write_parquet", "split_pieces"]
+__all__ = ["ExportSettings", "Exporter", "write_parquet", "split_pieces", "hep_types"]
 
 log = logging.getLogger("hepserver.export")
 
@@ -33,6 +33,13 @@ class ExportSettings:
     compression: str = "zstd"
     compression_level: int | None = None
     row_group_rows: int = 128 * 1024
+
+
+HEP_TYPES_BELOW = 1000  # sources from 1000 on hold line-protocol measurements, not HEP
+
+
+def hep_types(db) -> list[int]:
+    return [s for s in db.sources if s < HEP_TYPES_BELOW]
 
 
 def write_parquet(table: pa.Table, path: Path, settings: ExportSettings) -> int:
@@ -62,7 +69,7 @@ class Exporter:
     def export(self, everything: bool = False) -> int:
         """Export what is due; returns the rows exported."""
         total = 0
-        for hep_type in self.db.sources:
+        for hep_type in hep_types(self.db):
             catalog = self.catalog(hep_type)
             present = set()
             for part in self.db.partitions(hep_type):

@@ -14,7 +14,7 @@ from hepserver.counters import Counters
 from hepserver.export.catalog import TypeCatalog
 from hepserver.export.compaction import compact
 from hepserver.export.ducklake import DuckLake
-from hepserver.export.exporter import Exporter, ExportSettings
+from hepserver.export.exporter import Exporter, ExportSettings, hep_types
 from hepserver.export.retention import RetentionPolicy, apply_retention
 
 __all__ = ["MaintenanceSettings", "Maintenance"]
@@ -71,7 +71,7 @@ class Maintenance:
     def compact(self) -> int:
         with self._lock:
             merged = 0
-            for hep_type in self.db.sources:
+            for hep_type in hep_types(self.db):
                 merged += compact(self.catalog(hep_type), self.export_settings,
                                   self.settings.compact_settle)
             if self.lake is not None:
@@ -105,7 +105,7 @@ class Maintenance:
 
     def _exported_types(self) -> list[int]:
         base = self.settings.parquet_dir / self.settings.writer_id / "dbs" / "hep-0"
-        found = set(self.db.sources)
+        found = set(hep_types(self.db))
         if base.exists():
             for child in base.iterdir():
                 if child.name.startswith("hep_") and child.name.endswith("-0"):
@@ -115,7 +115,7 @@ class Maintenance:
     def export_lag(self) -> float:
         """Seconds since the oldest row not yet exported was captured (0: all exported)."""
         oldest = None
-        for hep_type in self.db.sources:
+        for hep_type in hep_types(self.db):
             catalog = self.catalog(hep_type)
             for part in self.db.partitions(hep_type):
                 if catalog.partitions.get(str(part.id), 0) < part.rows:
