@@ -96,7 +96,7 @@ class CaptureDaemon:
         self.maintenance.start()
         if cfg.hyena_transport != "off":
             self._start_hyena_server()
-        if cfg.http:
+        if cfg.http is not None:
             self._start_http()
         self.started_at = time.time()
         log.info("HEP capture listening on %s port %d (UDP, TCP)%s with %d workers; "

@@ -178,13 +178,19 @@ class LineProtocol:
             return stored, errors
 
     def _column(self, name: str, ctype: str) -> None:
+        """Make sure the column exists; a key keeps the kind (tag, string, integer...) it
+        was first written with."""
         if not _NAME.match(name):
             raise ValueError(f"keys are letters, digits and _ ({name[4:]!r})")
-        existing = {c.name: c for c in self.db.columns}.get(name)
-        if existing is None:
-            self.db.add_column(name, ctype)
-        elif existing.type.label != ctype:
-            raise ValueError(f"{name[4:]!r} already has another type ({existing.type.label})")
+        columns = {c.name: c for c in self.db.columns}
+        if name in columns:
+            return
+        key = name[4:]
+        if name != "lp_measurement":
+            for prefix, _ in _KINDS.values():
+                if prefix + key in columns:
+                    raise ValueError(f"{key!r} already has another type ({prefix[:3]})")
+        self.db.add_column(name, ctype)
 
     def referenced(self, sql: str) -> list[str]:
         return [name for name in self.known if re.search(rf"\b{re.escape(name)}\b", sql)]

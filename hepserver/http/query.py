@@ -154,7 +154,7 @@ class QueryEngine:
             timer = threading.Timer(self.timeout, con.interrupt)
             timer.start()
             try:
-                reader = con.execute(sql).fetch_record_batch(rows_per_batch=65536)
+                reader = con.execute(sql).to_arrow_reader(65536)
                 batches, rows = [], 0
                 for batch in reader:
                     batches.append(batch)
