@@ -206,7 +206,8 @@ class HttpApi:
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
             try:
-                self._runner = web.AppRunner(self.application(), access_log=None)
+                self._runner = web.AppRunner(self.application(), access_log=None,
+                                             shutdown_timeout=2.0)
                 self._loop.run_until_complete(self._runner.setup())
                 site = web.TCPSite(self._runner, host, port, reuse_address=True)
                 self._loop.run_until_complete(site.start())
@@ -230,7 +231,7 @@ class HttpApi:
         if self._loop is None:
             return
         future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-        future.result(10)
+        future.result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._pool.shutdown(wait=False, cancel_futures=True)
