@@ -1,7 +1,7 @@
 """Writer process for the crash test: appends deterministic batches and reports acknowledgements.
 
 Usage: python -m tests.engine.crash_writer DATA_DIR FIRST_BATCH
-Prints "ack N" (flushed) once batches 0..N are durable. The parent kills it at random moments.
+Prints "ready" after its first batch, and "ack N" (flushed) once batches 0..N are durable. The parent kills it at random moments.
 """
 from __future__ import annotations
 
@@ -62,6 +62,8 @@ def main() -> None:
             if i % 5 == 0:
                 db.flush()
                 print(f"ack {i}", flush=True)
+        if i == first:
+            print("ready", flush=True)  # in the append loop, numba kernels loaded
         i += 1
 
 

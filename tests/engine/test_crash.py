@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +13,7 @@ import hyena
 from hyena.engine.check import check_directory
 from hyena.testing.engine_model import read_rows
 from tests.engine import crash_writer
+from tests.support import kill_at_random
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 24
@@ -59,15 +57,9 @@ def test_kill_dash_nine_loses_nothing_acknowledged(tmp_path: Path) -> None:
     rng = random.Random(1234)
     next_batch, acked_total = 0, -1
     for kill in range(KILLS):
-        proc = subprocess.Popen([sys.executable, "-m", "tests.engine.crash_writer", str(data),
-                                 str(next_batch)], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True,
+        out, _ = kill_at_random([sys.executable, "-m", "tests.engine.crash_writer", str(data),
+                                 str(next_batch)], rng, cwd=ROOT, after_ready=(0.05, 0.8),
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
-        # First run pays imports; later kills land anywhere in the append loop.
-        time.sleep(rng.uniform(1.2, 2.2) if kill == 0 else rng.uniform(0.6, 1.4))
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate()
-        assert proc.returncode == -signal.SIGKILL, err
         acked = [int(line.split()[1]) for line in out.splitlines() if line.startswith("ack ")]
         if acked:
             acked_total = max(acked_total, acked[-1])

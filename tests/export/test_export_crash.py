@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 
 import hyena
 from hepserver.export.catalog import TypeCatalog
+from tests.support import kill_at_random
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 10
@@ -55,13 +53,8 @@ def test_kill_during_export_and_compaction(tmp_path):
     rng = random.Random(7)
     exported = 0
     for kill in range(KILLS):
-        proc = subprocess.Popen([sys.executable, "-m", "tests.export.export_worker", str(data),
-                                 str(parquet)], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
-        time.sleep(rng.uniform(2.0, 3.0) if kill == 0 else rng.uniform(0.8, 2.0))
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate()
-        assert proc.returncode == -signal.SIGKILL, err
+        kill_at_random([sys.executable, "-m", "tests.export.export_worker", str(data),
+                        str(parquet)], rng, cwd=ROOT, after_ready=(0.0, 1.2),
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
         exported = check(data, parquet)
     assert exported > 10_000, "too little was exported for the test to mean much"
