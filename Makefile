@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(PY) -m hepserver
 
 test: $(STAMP)
+	./tools/install_test_deps.sh
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)

@@ -15,12 +15,13 @@ CORE = [
 DUCKDB = "1.5.5"
 HEP = [f"duckdb=={DUCKDB}", f"duckdb-extension-ducklake=={DUCKDB}",
        f"duckdb-extension-sqlite-scanner=={DUCKDB}", f"duckdb-extension-postgres-scanner=={DUCKDB}",
-       f"duckdb-extension-httpfs=={DUCKDB}", "pytz", "aiohttp>=3.9"]
+       f"duckdb-extension-httpfs=={DUCKDB}", "pytz", "aiohttp>=3.9", "boto3>=1.34"]
 
 EXTRAS = {
     # Exports, DuckLake, SQL over HTTP for the capture daemon.
     "hep": HEP,
-    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "psutil>=5.9", *HEP],
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "psutil>=5.9",
+             "moto[server]>=5", "psycopg[binary]>=3.1", *HEP],
     # Peers measured beside hyena in benches/.
     "bench": ["chdb>=3", "psutil>=5.9", *HEP],
 }

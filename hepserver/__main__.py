@@ -75,6 +75,20 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
                          help="seconds between compactions (default %(default)s)")
     exports.add_argument("--ducklake", metavar="CATALOG",
                          help="also keep a DuckLake: sqlite:<file> or postgres:<conninfo>")
+    exports.add_argument("--ducklake-data", metavar="PATH",
+                         help="DuckLake data path: a directory or s3://bucket/prefix "
+                              "(default <parquet dir>/<writer id>/ducklake)")
+    exports.add_argument("--query-lake", action="store_true",
+                         help="the HTTP API reads exported data from the DuckLake (all nodes)")
+    exports.add_argument("--s3-bucket", default=os.environ.get("S3_BUCKET"),
+                         help="also upload exports to this bucket (env S3_BUCKET; credentials "
+                              "from AWS_* variables)")
+    exports.add_argument("--s3-prefix", default=os.environ.get("S3_PREFIX", ""),
+                         help="key prefix in the bucket (env S3_PREFIX)")
+    exports.add_argument("--s3-endpoint", default=os.environ.get("AWS_ENDPOINT_URL"),
+                         help="S3-compatible endpoint URL (env AWS_ENDPOINT_URL)")
+    exports.add_argument("--s3-delete-local", action="store_true",
+                         help="delete local export files once uploaded")
     exports.add_argument("--retention-days", type=float,
                          help="drop hot partitions and exported files older than this")
     exports.add_argument("--hot-days", type=float,
@@ -109,7 +123,10 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
                       flush_interval=args.flush_interval, stats_interval=args.stats_interval,
                       export=not args.no_export, export_interval=args.export_interval,
                       compression=args.compression, compact_interval=args.compact_interval,
-                      ducklake=args.ducklake, retention_days=args.retention_days,
+                      ducklake=args.ducklake, ducklake_data=args.ducklake_data,
+                      query_lake=args.query_lake, s3_bucket=args.s3_bucket,
+                      s3_prefix=args.s3_prefix, s3_endpoint=args.s3_endpoint,
+                      s3_delete_local=args.s3_delete_local, retention_days=args.retention_days,
                       hot_days=args.hot_days, hyena_transport=args.hyena_transport,
                       hyena_ipc_path=args.hyena_ipc_path,
                       hyena_session_dir=args.hyena_session_dir, hyena_port=args.hyena_port)
@@ -134,10 +151,16 @@ def maintain(command: str, argv: list[str]) -> int:
         log.error("%s: stop the daemon first, or use the hyena server's DataCompaction", exc)
         return 2
     with db:
+        from hepserver.export.objectstore import ObjectStoreSettings
+
         maintenance = Maintenance(db, MaintenanceSettings(
             config.parquet_dir, config.writer_id, True, compression=config.compression,
-            ducklake=config.ducklake, retention_days=config.retention_days,
-            hot_days=config.hot_days, compact_settle=0.0))
+            ducklake=config.ducklake, ducklake_data=config.ducklake_data,
+            retention_days=config.retention_days, hot_days=config.hot_days,
+            compact_settle=0.0,
+            s3=ObjectStoreSettings(config.s3_bucket, config.s3_prefix, config.s3_endpoint,
+                                   delete_local=config.s3_delete_local)
+            if config.s3_bucket else None))
         try:
             if command == "export":
                 log.info("exported %d rows", maintenance.export(everything))

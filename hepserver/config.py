@@ -56,6 +56,13 @@ class Config:
     hyena_session_dir: str = "/tmp"
     hyena_port: int = 4433
     query_timeout: float = 30.0
+    ducklake_data: str | None = None  # DuckLake data path (a directory or s3://bucket/prefix)
+    query_lake: bool = False  # the HTTP API reads exported data from the DuckLake
+    # object storage for exports (docs/operations.md, "Several nodes")
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint: str | None = None
+    s3_delete_local: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Config":

@@ -155,7 +155,7 @@ class TypeCatalog:
             return
         listed = {f.path for f in self.files}
         for path in self.directory.rglob("*"):
-            if path.is_file() and path.name != "metadata.json" and \
+            if path.is_file() and path.name.endswith((".parquet", ".tmp", ".download")) and \
                     str(path.relative_to(self.directory)) not in listed:
                 path.unlink()
         self.remove_empty_directories()

@@ -24,8 +24,9 @@ HOUR_NS = 3600 * 1_000_000_000
 
 
 def compact(catalog: TypeCatalog, settings: ExportSettings, settle: float = 600.0,
-            now_ns: int | None = None) -> int:
-    """Merge what is due in one HEP type's files; returns how many files were merged away."""
+            now_ns: int | None = None, fetch=None) -> int:
+    """Merge what is due in one HEP type's files; returns how many files were merged away.
+    `fetch(catalog, path)` brings back a file whose local copy was removed after upload."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     groups: dict[tuple[str, int], list[FileEntry]] = defaultdict(list)
     for entry in catalog.files:
@@ -37,7 +38,9 @@ def compact(catalog: TypeCatalog, settings: ExportSettings, settle: float = 600.
         if len(entries) < 2:
             continue
         entries.sort(key=lambda e: (e.chunk_time, e.id))
-        tables = [pq.read_table(catalog.directory / e.path) for e in entries]
+        paths = [fetch(catalog, e.path) if fetch else catalog.directory / e.path
+                 for e in entries]
+        tables = [pq.read_table(path) for path in paths]
         combined = pa.concat_tables(tables, promote_options="permissive")
         file_id, relative = catalog.new_file(hour, compacted=True)
         final = catalog.directory / relative

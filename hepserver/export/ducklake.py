@@ -19,7 +19,9 @@ import glob
 import importlib
 import logging
 import os
+import random
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -28,7 +30,7 @@ import pyarrow as pa
 from hepserver.export.exporter import hep_types, split_pieces
 from hepserver.export.table import export_table
 
-__all__ = ["load_extension", "DuckLake"]
+__all__ = ["load_extension", "DuckLake", "attach", "s3_secret", "catalog_url"]
 
 log = logging.getLogger("hepserver.ducklake")
 _PACKAGES = {"ducklake": "duckdb_extension_ducklake", "sqlite_scanner":
@@ -51,6 +53,33 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"LOAD '{found[-1]}'")
 
 
+def attach(con: duckdb.DuckDBPyConnection, catalog: str, data_path: str, alias: str,
+           s3_endpoint: str | None = None, read_only: bool = False) -> None:
+    """ATTACH a DuckLake to a connection, with what its catalog and data path need."""
+    load_extension(con, "ducklake")
+    load_extension(con, "postgres_scanner" if "postgres:" in catalog else "sqlite_scanner")
+    if data_path.startswith("s3://"):
+        load_extension(con, "httpfs")
+        s3_secret(con, s3_endpoint)
+    elif not read_only:
+        Path(data_path).mkdir(parents=True, exist_ok=True)
+    mode = ", READ_ONLY" if read_only else ""
+    con.execute(f"ATTACH '{catalog}' AS {alias} (DATA_PATH '{data_path}'{mode})")
+
+
+def s3_secret(con: duckdb.DuckDBPyConnection, endpoint: str | None = None) -> None:
+    """DuckDB credentials for S3 from the usual AWS environment variables."""
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
+    options = [f"KEY_ID '{os.environ.get('AWS_ACCESS_KEY_ID', '')}'",
+               f"SECRET '{os.environ.get('AWS_SECRET_ACCESS_KEY', '')}'",
+               f"REGION '{os.environ.get('AWS_DEFAULT_REGION', 'us-east-1')}'"]
+    if endpoint:
+        host = endpoint.split("://", 1)[-1].rstrip("/")
+        options += [f"ENDPOINT '{host}'", "URL_STYLE 'path'",
+                    f"USE_SSL {'true' if endpoint.startswith('https') else 'false'}"]
+    con.execute(f"CREATE OR REPLACE SECRET hepserver_s3 (TYPE s3, {', '.join(options)})")
+
+
 def catalog_url(spec: str) -> str:
     """`sqlite:<file>` (a path alone means SQLite) or `postgres:<libpq string>`."""
     if spec.startswith(("sqlite:", "postgres:")):
@@ -60,22 +89,38 @@ def catalog_url(spec: str) -> str:
 
 class DuckLake:
     def __init__(self, catalog: str, data_path: str | Path, writer_id: str,
-                 alias: str = "lake") -> None:
+                 alias: str = "lake", s3_endpoint: str | None = None,
+                 read_only: bool = False) -> None:
         self.catalog = catalog_url(catalog)
         self.data_path = str(data_path).rstrip("/") + "/"
         self.writer_id = writer_id
         self.alias = alias
         self._lock = threading.Lock()
         self.con = duckdb.connect()
-        load_extension(self.con, "ducklake")
-        load_extension(self.con, "postgres_scanner" if "postgres:" in self.catalog
-                       else "sqlite_scanner")
-        if not self.data_path.startswith("s3://"):
-            Path(self.data_path).mkdir(parents=True, exist_ok=True)
-        self.con.execute(f"ATTACH '{self.catalog}' AS {alias} (DATA_PATH '{self.data_path}')")
-        self.con.execute(f"CREATE TABLE IF NOT EXISTS {alias}.hepserver_watermarks "
-                         "(writer_id VARCHAR, partition_id VARCHAR, hep_type INTEGER, "
-                         "row_count UBIGINT)")
+        attach(self.con, self.catalog, self.data_path, alias, s3_endpoint, read_only)
+        if not read_only:
+            self._retrying(lambda: self.con.execute(
+                f"CREATE TABLE IF NOT EXISTS {alias}.hepserver_watermarks (writer_id VARCHAR, "
+                "partition_id VARCHAR, hep_type INTEGER, row_count UBIGINT)"))
+
+    def _retrying(self, work, attempts: int = 20):
+        """Run a lake transaction again when another node committed a conflicting one first
+        (DuckLake's optimistic concurrency: several capture nodes share one catalog)."""
+        for attempt in range(attempts):
+            try:
+                return work()
+            except (duckdb.TransactionException, duckdb.CatalogException,
+                    duckdb.ConstraintException, duckdb.IOException) as exc:
+                text = str(exc).lower()
+                if attempt == attempts - 1 or not any(
+                        word in text for word in ("conflict", "already exists", "duplicate",
+                                                  "retry", "concurrent", "serializ")):
+                    raise
+                try:
+                    self.con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                time.sleep(0.05 * (attempt + 1) * (0.5 + random.random()))
 
     def watermarks(self) -> dict[str, int]:
         rows = self.con.execute(
@@ -103,20 +148,30 @@ class DuckLake:
     def _insert(self, hep_type: int, partition_id: str, watermark: int,
                 pieces: list[tuple[str, pa.Table]]) -> None:
         con = self.con
-        con.execute("BEGIN")
-        try:
-            for name, piece in pieces:
-                con.register("piece", piece)
-                con.execute(f"CREATE TABLE IF NOT EXISTS {self.alias}.{name} AS "
-                            "SELECT * FROM piece LIMIT 0")
-                con.execute(f"INSERT INTO {self.alias}.{name} BY NAME SELECT * FROM piece")
-                con.unregister("piece")
-            con.execute(f"INSERT INTO {self.alias}.hepserver_watermarks VALUES (?, ?, ?, ?)",
-                        [self.writer_id, partition_id, hep_type, watermark])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        for name, piece in pieces:  # tables first, in their own commits (nodes race here)
+            con.register("piece", piece)
+            self._retrying(lambda: con.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.alias}.{name} AS SELECT * FROM piece LIMIT 0"))
+            con.unregister("piece")
+
+        def commit() -> None:
+            con.execute("BEGIN")
+            try:
+                for name, piece in pieces:
+                    con.register("piece", piece)
+                    con.execute(f"INSERT INTO {self.alias}.{name} BY NAME SELECT * FROM piece")
+                    con.unregister("piece")
+                con.execute(f"INSERT INTO {self.alias}.hepserver_watermarks VALUES (?, ?, ?, ?)",
+                            [self.writer_id, partition_id, hep_type, watermark])
+                con.execute("COMMIT")
+            except BaseException:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+
+        self._retrying(commit)
 
     def tables(self) -> list[str]:
         rows = self.con.execute(

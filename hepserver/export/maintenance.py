@@ -15,6 +15,7 @@ from hepserver.export.catalog import TypeCatalog
 from hepserver.export.compaction import compact
 from hepserver.export.ducklake import DuckLake
 from hepserver.export.exporter import Exporter, ExportSettings, hep_types
+from hepserver.export.objectstore import Mirror, ObjectStore, ObjectStoreSettings, UploadError
 from hepserver.export.retention import RetentionPolicy, apply_retention
 
 __all__ = ["MaintenanceSettings", "Maintenance"]
@@ -32,10 +33,11 @@ class MaintenanceSettings:
     compact_interval: float = 600.0
     compact_settle: float = 600.0  # an hour is merged this long after it ended
     ducklake: str | None = None  # sqlite:<file> or postgres:<conninfo>
-    ducklake_data: Path | None = None  # default: <parquet_dir>/<writer_id>/ducklake
+    ducklake_data: str | Path | None = None  # default: <parquet_dir>/<writer_id>/ducklake
     retention_days: float | None = None
     hot_days: float | None = None
     retention_interval: float = 3600.0
+    s3: ObjectStoreSettings | None = None  # mirror exports to an object store
 
 
 class Maintenance:
@@ -49,7 +51,9 @@ class Maintenance:
         self.lake = None
         if settings.ducklake:
             data = settings.ducklake_data or settings.parquet_dir / settings.writer_id / "ducklake"
-            self.lake = DuckLake(settings.ducklake, data, settings.writer_id)
+            self.lake = DuckLake(settings.ducklake, data, settings.writer_id,
+                                 s3_endpoint=settings.s3.endpoint_url if settings.s3 else None)
+        self.mirror = Mirror(ObjectStore(settings.s3, self.counters)) if settings.s3 else None
         self._lock = threading.Lock()  # one maintenance step at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,17 +70,31 @@ class Maintenance:
             if self.lake is not None:
                 self.counters.add("ducklake_rows", self.lake.export(self.db, everything))
             self.last_export = time.time()
+            self._mirror()
             return rows
+
+    def _mirror(self) -> None:
+        """Upload to the object store what the local exports changed (if configured)."""
+        if self.mirror is None:
+            return
+        for hep_type in self._exported_types():
+            try:
+                self.mirror.sync(self.catalog(hep_type))
+            except UploadError as exc:
+                self.counters.add("s3_sync_failed")
+                log.error("upload of HEP type %d exports failed, will retry: %s", hep_type, exc)
 
     def compact(self) -> int:
         with self._lock:
             merged = 0
             for hep_type in hep_types(self.db):
                 merged += compact(self.catalog(hep_type), self.export_settings,
-                                  self.settings.compact_settle)
+                                  self.settings.compact_settle,
+                                  fetch=self.mirror.fetch if self.mirror else None)
             if self.lake is not None:
                 self.lake.compact()
             self.counters.add("compacted_files", merged)
+            self._mirror()
             return merged
 
     def retention(self) -> tuple[int, int]:
@@ -91,6 +109,7 @@ class Maintenance:
                 self.lake.retain(cutoff)
             self.counters.add("retention_partitions", result.partitions)
             self.counters.add("retention_files", result.files)
+            self._mirror()
             return result.partitions, result.files
 
     def run_now(self) -> None:

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hepserver.export.catalog import TypeCatalog
+from hepserver.export.ducklake import attach, catalog_url
 from hepserver.export.table import export_table
 
 __all__ = ["QueryEngine", "QueryError", "time_window"]
@@ -114,7 +115,9 @@ def referenced_tables(sql: str) -> list[TableRef]:
 class QueryEngine:
     def __init__(self, db, parquet_dir: Path, writer_id: str, timeout: float = 30.0,
                  max_rows: int = 100_000, default_window_us: int = DEFAULT_WINDOW_US,
-                 measurements=None) -> None:
+                 measurements=None, lake: tuple[str, str] | None = None) -> None:
+        """`lake`: (catalog, data path) of a shared DuckLake to read exported data from
+        (every node's), instead of the Parquet files under parquet_dir."""
         self.db = db
         self.parquet_dir = Path(parquet_dir).absolute()
         self.parquet_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +127,14 @@ class QueryEngine:
         self.default_window_us = default_window_us
         self.measurements = measurements  # LineProtocol (for /write measurements) or None
         self._duck = duckdb.connect()
-        self._duck.execute(f"SET allowed_directories = ['{self.parquet_dir}/']")
+        allowed = [f"{self.parquet_dir}/"]
+        self.lake = lake is not None
+        if lake is not None:
+            catalog, data_path = lake
+            attach(self._duck, catalog_url(catalog), data_path.rstrip("/") + "/", "lake",
+                   read_only=True)
+            allowed.append(data_path.rstrip("/") + "/")
+        self._duck.execute(f"SET allowed_directories = {allowed!r}")
         self._duck.execute("SET enable_external_access = false")
         self._duck.execute("SET lock_configuration = true")
         self._empty: dict[int, pa.Schema] = {}
@@ -177,13 +187,17 @@ class QueryEngine:
 
     def _view(self, con, ref: TableRef, window: tuple[int, int], sql: str) -> None:
         start, end = window
-        files = self._files(ref, start, end)
-        hot = self._hot(ref, start, end, _pushed_filters(sql, self.db))
+        done = self._lake_watermarks(con) if self.lake else None
+        hot = self._hot(ref, start, end, _pushed_filters(sql, self.db), done)
         con.register(f"__hot_{ref.name}", hot)
         parts = [f"SELECT * FROM __hot_{ref.name}"]
-        if files:
-            listing = ", ".join(f"'{f}'" for f in files)
-            parts.insert(0, f"SELECT * FROM read_parquet([{listing}], union_by_name=true)")
+        if self.lake:
+            parts[:0] = [f"SELECT * FROM lake.{name}" for name in self._lake_tables(con, ref)]
+        else:
+            files = self._files(ref, start, end)
+            if files:
+                listing = ", ".join(f"'{f}'" for f in files)
+                parts.insert(0, f"SELECT * FROM read_parquet([{listing}], union_by_name=true)")
         lo = datetime.fromtimestamp(start / 1e6, tz=timezone.utc).isoformat()
         hi = datetime.fromtimestamp(end / 1e6, tz=timezone.utc).isoformat()
         con.execute(f"CREATE OR REPLACE TEMP VIEW {ref.name} AS SELECT *, timestamp AS time FROM "
@@ -207,13 +221,30 @@ class QueryEngine:
                     out.append(str(catalog.directory / entry.path))
         return out
 
-    def _hot(self, ref: TableRef, start_us: int, end_us: int, filters: list) -> pa.Table:
+    def _lake_tables(self, con, ref: TableRef) -> list[str]:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()]
+        if ref.name.startswith("hep_proto_"):
+            return [ref.name] if ref.name in names else []
+        return [n for n in names if n.startswith(f"hep_proto_{ref.hep_type}_")]
+
+    def _lake_watermarks(self, con) -> dict[str, int]:
+        try:
+            rows = con.execute("SELECT partition_id, max(row_count) FROM lake.hepserver_watermarks "
+                               "WHERE writer_id = ? GROUP BY 1", [self.writer_id]).fetchall()
+        except duckdb.CatalogException:
+            return {}
+        return {pid: int(n) for pid, n in rows}
+
+    def _hot(self, ref: TableRef, start_us: int, end_us: int, filters: list,
+             done: dict[str, int] | None = None) -> pa.Table:
         """Rows still only in hyena (past each partition's export watermark) in the window."""
-        done = {}
-        if (self.parquet_dir / self.writer_id / "dbs" / "hep-0" /
-                f"hep_{ref.hep_type}-0" / "metadata.json").exists():
-            done = TypeCatalog.open_readonly(self.parquet_dir, self.writer_id,
-                                             ref.hep_type).partitions
+        if done is None:
+            done = {}
+            if (self.parquet_dir / self.writer_id / "dbs" / "hep-0" /
+                    f"hep_{ref.hep_type}-0" / "metadata.json").exists():
+                done = TypeCatalog.open_readonly(self.parquet_dir, self.writer_id,
+                                                 ref.hep_type).partitions
         if ref.profile in ("call", "registration"):
             filters = filters + [("sip_profile", "==", ref.profile)]
         pieces = []
