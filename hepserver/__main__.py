@@ -68,7 +68,12 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
     exports.add_argument("--no-export", action="store_true",
                          help="do not export sealed partitions to Parquet")
     exports.add_argument("--export-interval", type=float, default=base.export_interval,
-                         help="seconds between exports (default %(default)s)")
+                         help="seconds between exports of sealed partitions (default "
+                              "%(default)s)")
+    exports.add_argument("--export-open-interval", type=float,
+                         default=base.export_open_interval,
+                         help="seconds between exports of the rows of partitions still being "
+                              "written (default %(default)s)")
     exports.add_argument("--compression", default=base.compression,
                          help="Parquet codec: zstd, snappy, gzip, lz4, none (default %(default)s)")
     exports.add_argument("--compact-interval", type=float, default=base.compact_interval,
@@ -80,12 +85,12 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
                               "(default <parquet dir>/<writer id>/ducklake)")
     exports.add_argument("--query-lake", action="store_true",
                          help="the HTTP API reads exported data from the DuckLake (all nodes)")
-    exports.add_argument("--s3-bucket", default=os.environ.get("S3_BUCKET"),
+    exports.add_argument("--s3-bucket", default=base.s3_bucket,
                          help="also upload exports to this bucket (env S3_BUCKET; credentials "
                               "from AWS_* variables)")
-    exports.add_argument("--s3-prefix", default=os.environ.get("S3_PREFIX", ""),
+    exports.add_argument("--s3-prefix", default=base.s3_prefix,
                          help="key prefix in the bucket (env S3_PREFIX)")
-    exports.add_argument("--s3-endpoint", default=os.environ.get("AWS_ENDPOINT_URL"),
+    exports.add_argument("--s3-endpoint", default=base.s3_endpoint,
                          help="S3-compatible endpoint URL (env AWS_ENDPOINT_URL)")
     exports.add_argument("--s3-delete-local", action="store_true",
                          help="delete local export files once uploaded")
@@ -122,6 +127,7 @@ def parse_args(argv: list[str] | None = None, env: dict[str, str] | None = None)
                       auth_key=args.auth_key.encode() if args.auth_key else None,
                       flush_interval=args.flush_interval, stats_interval=args.stats_interval,
                       export=not args.no_export, export_interval=args.export_interval,
+                      export_open_interval=args.export_open_interval,
                       compression=args.compression, compact_interval=args.compact_interval,
                       ducklake=args.ducklake, ducklake_data=args.ducklake_data,
                       query_lake=args.query_lake, s3_bucket=args.s3_bucket,
@@ -151,16 +157,8 @@ def maintain(command: str, argv: list[str]) -> int:
         log.error("%s: stop the daemon first, or use the hyena server's DataCompaction", exc)
         return 2
     with db:
-        from hepserver.export.objectstore import ObjectStoreSettings
-
-        maintenance = Maintenance(db, MaintenanceSettings(
-            config.parquet_dir, config.writer_id, True, compression=config.compression,
-            ducklake=config.ducklake, ducklake_data=config.ducklake_data,
-            retention_days=config.retention_days, hot_days=config.hot_days,
-            compact_settle=0.0,
-            s3=ObjectStoreSettings(config.s3_bucket, config.s3_prefix, config.s3_endpoint,
-                                   delete_local=config.s3_delete_local)
-            if config.s3_bucket else None))
+        maintenance = Maintenance(db, MaintenanceSettings.from_config(
+            config, export=True, compact_settle=0.0))
         try:
             if command == "export":
                 log.info("exported %d rows", maintenance.export(everything))

@@ -3,7 +3,9 @@
 HEPop's environment variables are honoured: PORT (HEP port, default 9069), HOST (bind
 address, default 0.0.0.0), HTTP_PORT (default PORT + 1), WRITER_ID (default the host name),
 PARQUET_DIR (exports, default ./data). DATA_DIR sets hyena's data directory (default
-./data/hyena). Command-line flags override the environment.
+./data/hyena). S3_BUCKET, S3_PREFIX and AWS_ENDPOINT_URL configure uploads of the exports to an
+object store (credentials from the AWS_* variables boto3 reads). Command-line flags override
+the environment.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ class Config:
     # exports (docs/export.md)
     export: bool = True
     export_interval: float = 60.0
+    export_open_interval: float = 600.0
     compression: str = "zstd"
     compact_interval: float = 600.0
     ducklake: str | None = None  # sqlite:<file> or postgres:<conninfo>
@@ -72,7 +75,14 @@ class Config:
                    http_port=_env_int(env, "HTTP_PORT", port + 1),
                    data_dir=Path(env.get("DATA_DIR", "data/hyena")),
                    parquet_dir=Path(env.get("PARQUET_DIR", "data")),
-                   writer_id=env.get("WRITER_ID") or socket.gethostname())
+                   writer_id=env.get("WRITER_ID") or socket.gethostname(),
+                   s3_bucket=env.get("S3_BUCKET") or None, s3_prefix=env.get("S3_PREFIX", ""),
+                   s3_endpoint=env.get("AWS_ENDPOINT_URL") or None)
+
+    @property
+    def lake_data_path(self) -> str:
+        """The DuckLake's data path: as given, or a directory beside the exports."""
+        return self.ducklake_data or str(self.parquet_dir / self.writer_id / "ducklake")
 
     @property
     def http(self) -> int | None:
@@ -94,6 +104,10 @@ class Config:
             raise ValueError("workers must be at least 1")
         if self.hyena_transport not in ("ipc", "tcp", "ws", "off"):
             raise ValueError("hyena transport must be ipc, tcp, ws or off")
+        if self.export_interval <= 0 or self.export_open_interval < 0:
+            raise ValueError("export intervals must be positive")
+        if self.query_lake and not self.ducklake:
+            raise ValueError("querying the lake (--query-lake) needs a DuckLake (--ducklake)")
         for name in ("retention_days", "hot_days"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -19,7 +19,6 @@ import hyena
 from hepserver.config import Config
 from hepserver.counters import Counters
 from hepserver.export.maintenance import Maintenance, MaintenanceSettings
-from hepserver.export.objectstore import ObjectStoreSettings
 from hepserver.ingest.listeners import SocketSet, open_sockets
 from hepserver.ingest.worker import WorkerSettings, run_worker
 from hepserver.ingest.writer import Writer
@@ -90,13 +89,8 @@ class CaptureDaemon:
                 sockets.close()  # the workers hold their own copies now
         self.writer = Writer(self.db, self._pipes, self.counters, cfg.flush_interval)
         self.writer.start()
-        self.maintenance = Maintenance(self.db, MaintenanceSettings(
-            cfg.parquet_dir, cfg.writer_id, cfg.export, cfg.export_interval, cfg.compression,
-            cfg.compact_interval, ducklake=cfg.ducklake, ducklake_data=cfg.ducklake_data,
-            retention_days=cfg.retention_days, hot_days=cfg.hot_days,
-            s3=ObjectStoreSettings(cfg.s3_bucket, cfg.s3_prefix, cfg.s3_endpoint,
-                                   delete_local=cfg.s3_delete_local)
-            if cfg.s3_bucket else None), self.counters)
+        self.maintenance = Maintenance(self.db, MaintenanceSettings.from_config(cfg),
+                                       self.counters)
         self.maintenance.start()
         if cfg.hyena_transport != "off":
             self._start_hyena_server()
@@ -127,12 +121,10 @@ class CaptureDaemon:
         from hepserver.http.query import QueryEngine
 
         cfg = self.config
-        lake = None
-        if cfg.query_lake and cfg.ducklake:
-            lake = (cfg.ducklake, str(cfg.ducklake_data or
-                                      cfg.parquet_dir / cfg.writer_id / "ducklake"))
+        lake = (cfg.ducklake, str(cfg.lake_data_path)) if cfg.query_lake and cfg.ducklake \
+            else None
         engine = QueryEngine(self.db, cfg.parquet_dir, cfg.writer_id, timeout=cfg.query_timeout,
-                             lake=lake)
+                             lake=lake, objects=self.maintenance.settings.s3)
         lines = LineProtocol(self.db)
         engine.measurements = lines
         self.http = HttpApi(self.db, engine, lines, self.metrics, self.health, cfg.writer_id)

@@ -10,6 +10,12 @@ travel works, and a crash at any point neither loses nor repeats rows: the next 
 continues from the watermarks the last committed snapshot holds. DuckLake compacts
 (`ducklake_merge_adjacent_files`) and expires old snapshots itself.
 
+Several capture nodes may share one lake (a PostgreSQL catalog and an s3:// data path): every
+row carries the `writer_id` of the node that captured it, watermarks are per writer, retention
+deletes only the node's own rows, and a transaction that loses a commit race to another node
+is run again (DuckLake's concurrency is optimistic). Tables gain the columns a newer schema
+adds (ALTER TABLE ADD COLUMN), so nodes of different versions can share a lake.
+
 The DuckDB extensions come from PyPI packages (duckdb-extension-ducklake, -sqlite-scanner,
 -postgres-scanner), loaded from their files: no download at run time.
 """
@@ -97,7 +103,9 @@ class DuckLake:
         self.alias = alias
         self._lock = threading.Lock()
         self.con = duckdb.connect()
-        attach(self.con, self.catalog, self.data_path, alias, s3_endpoint, read_only)
+        # nodes starting together race to create a new lake's catalog: the losers try again
+        self._retrying(lambda: attach(self.con, self.catalog, self.data_path, alias,
+                                      s3_endpoint, read_only))
         if not read_only:
             self._retrying(lambda: self.con.execute(
                 f"CREATE TABLE IF NOT EXISTS {alias}.hepserver_watermarks (writer_id VARCHAR, "
@@ -109,8 +117,7 @@ class DuckLake:
         for attempt in range(attempts):
             try:
                 return work()
-            except (duckdb.TransactionException, duckdb.CatalogException,
-                    duckdb.ConstraintException, duckdb.IOException) as exc:
+            except duckdb.Error as exc:
                 text = str(exc).lower()
                 if attempt == attempts - 1 or not any(
                         word in text for word in ("conflict", "already exists", "duplicate",
@@ -134,8 +141,10 @@ class DuckLake:
         with self._lock:
             done = self.watermarks()
             total = 0
-            for hep_type in hep_types(db):
-                for part in db.partitions(hep_type):
+            listed = {t: db.partitions(t) for t in hep_types(db)}
+            db.flush()  # export only rows a crash cannot take back
+            for hep_type, parts in listed.items():
+                for part in parts:
                     start = done.get(str(part.id), 0)
                     if start >= part.rows or (not part.sealed and not everything):
                         continue
@@ -148,11 +157,11 @@ class DuckLake:
     def _insert(self, hep_type: int, partition_id: str, watermark: int,
                 pieces: list[tuple[str, pa.Table]]) -> None:
         con = self.con
+        pieces = [(name, piece.append_column(
+            "writer_id", pa.repeat(pa.scalar(self.writer_id), piece.num_rows)))
+            for name, piece in pieces]
         for name, piece in pieces:  # tables first, in their own commits (nodes race here)
-            con.register("piece", piece)
-            self._retrying(lambda: con.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.alias}.{name} AS SELECT * FROM piece LIMIT 0"))
-            con.unregister("piece")
+            self._retrying(lambda: self._ensure_table(name, piece.schema))
 
         def commit() -> None:
             con.execute("BEGIN")
@@ -173,6 +182,22 @@ class DuckLake:
 
         self._retrying(commit)
 
+    def _ensure_table(self, name: str, schema: pa.Schema) -> None:
+        """Create a Homer table shaped like `schema`, or add the columns it lacks."""
+        con = self.con
+        con.register("shape", schema.empty_table())
+        try:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {self.alias}.{name} AS "
+                        "SELECT * FROM shape")
+            have = {r[0] for r in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = ? "
+                "AND table_name = ?", [self.alias, name]).fetchall()}
+            for column, kind, *_ in con.execute("DESCRIBE SELECT * FROM shape").fetchall():
+                if column not in have:
+                    con.execute(f'ALTER TABLE {self.alias}.{name} ADD COLUMN "{column}" {kind}')
+        finally:
+            con.unregister("shape")
+
     def tables(self) -> list[str]:
         rows = self.con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
@@ -181,20 +206,24 @@ class DuckLake:
 
     def compact(self) -> None:
         with self._lock:
-            self.con.execute(f"CALL ducklake_merge_adjacent_files('{self.alias}')")
+            self._retrying(lambda: self.con.execute(
+                f"CALL ducklake_merge_adjacent_files('{self.alias}')"))
 
     def retain(self, cutoff_us: int, keep_snapshots_days: float = 7.0) -> int:
-        """Delete rows older than the cutoff, expire old snapshots, remove unused files."""
+        """Delete this node's rows older than the cutoff, expire old snapshots, remove files
+        no snapshot needs any more; returns the rows deleted."""
         with self._lock:
             deleted = 0
             for name in self.tables():
-                deleted += self.con.execute(
-                    f"DELETE FROM {self.alias}.{name} WHERE timestamp < make_timestamp(?)",
-                    [cutoff_us]).fetchone()[0]
-            self.con.execute(f"CALL ducklake_expire_snapshots('{self.alias}', older_than => "
-                             f"now() - INTERVAL '{float(keep_snapshots_days)} days')")
-            self.con.execute(f"CALL ducklake_cleanup_old_files('{self.alias}', "
-                             "cleanup_all => true)")
+                deleted += self._retrying(lambda: self.con.execute(
+                    f"DELETE FROM {self.alias}.{name} WHERE writer_id = ? "
+                    "AND timestamp < make_timestamp(?)",
+                    [self.writer_id, cutoff_us]).fetchone()[0])
+            self._retrying(lambda: self.con.execute(
+                f"CALL ducklake_expire_snapshots('{self.alias}', older_than => "
+                f"now() - INTERVAL '{float(keep_snapshots_days)} days')"))
+            self._retrying(lambda: self.con.execute(
+                f"CALL ducklake_cleanup_old_files('{self.alias}', cleanup_all => true)"))
             return deleted
 
     def close(self) -> None:

@@ -69,10 +69,12 @@ class Exporter:
     def export(self, everything: bool = False) -> int:
         """Export what is due; returns the rows exported."""
         total = 0
-        for hep_type in hep_types(self.db):
+        listed = {t: self.db.partitions(t) for t in hep_types(self.db)}
+        self.db.flush()  # every row listed is durable: none exported that a crash could lose
+        for hep_type, parts in listed.items():
             catalog = self.catalog(hep_type)
             present = set()
-            for part in self.db.partitions(hep_type):
+            for part in parts:
                 present.add(str(part.id))
                 done = catalog.partitions.get(str(part.id), 0)
                 if done >= part.rows or (not part.sealed and not everything):

@@ -33,11 +33,31 @@ class MaintenanceSettings:
     compact_interval: float = 600.0
     compact_settle: float = 600.0  # an hour is merged this long after it ended
     ducklake: str | None = None  # sqlite:<file> or postgres:<conninfo>
-    ducklake_data: str | Path | None = None  # default: <parquet_dir>/<writer_id>/ducklake
+    ducklake_data: str | Path | None = None  # a directory or s3://bucket/prefix
     retention_days: float | None = None
     hot_days: float | None = None
     retention_interval: float = 3600.0
     s3: ObjectStoreSettings | None = None  # mirror exports to an object store
+    # rows of partitions still being written are exported at least this often (seconds), so
+    # a quiet capture point does not keep its rows out of Parquet until a partition fills
+    export_open_interval: float = 600.0
+
+
+    @classmethod
+    def from_config(cls, cfg, **overrides) -> "MaintenanceSettings":
+        """The daemon's settings (hepserver.config.Config) for its maintenance steps."""
+        s3 = None
+        if cfg.s3_bucket:
+            s3 = ObjectStoreSettings(cfg.s3_bucket, cfg.s3_prefix, cfg.s3_endpoint,
+                                     delete_local=cfg.s3_delete_local)
+        values = dict(parquet_dir=cfg.parquet_dir, writer_id=cfg.writer_id, export=cfg.export,
+                      export_interval=cfg.export_interval, compression=cfg.compression,
+                      compact_interval=cfg.compact_interval, ducklake=cfg.ducklake,
+                      ducklake_data=cfg.lake_data_path, retention_days=cfg.retention_days,
+                      hot_days=cfg.hot_days, s3=s3,
+                      export_open_interval=cfg.export_open_interval)
+        values.update(overrides)
+        return cls(**values)
 
 
 class Maintenance:
@@ -50,19 +70,29 @@ class Maintenance:
         self.exporter = Exporter(db, self.export_settings)
         self.lake = None
         if settings.ducklake:
-            data = settings.ducklake_data or settings.parquet_dir / settings.writer_id / "ducklake"
+            if settings.ducklake_data is None:
+                raise ValueError("a DuckLake needs a data path")
+            data = settings.ducklake_data
             self.lake = DuckLake(settings.ducklake, data, settings.writer_id,
                                  s3_endpoint=settings.s3.endpoint_url if settings.s3 else None)
-        self.mirror = Mirror(ObjectStore(settings.s3, self.counters)) if settings.s3 else None
+        self.mirror = Mirror(ObjectStore(settings.s3, self.counters), settings.writer_id) \
+            if settings.s3 else None
         self._lock = threading.Lock()  # one maintenance step at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_export = 0.0
+        self._open_exported_at = time.monotonic()
 
     # --- steps ------------------------------------------------------------------------------
 
     def export(self, everything: bool = False) -> int:
+        """Export sealed partitions; with `everything`, or when `export_open_interval` has
+        passed since that was last done, also the rows of partitions still being written."""
         with self._lock:
+            if time.monotonic() - self._open_exported_at >= self.settings.export_open_interval:
+                everything = True
+            if everything:
+                self._open_exported_at = time.monotonic()
             rows = 0
             if self.settings.export:
                 rows = self.exporter.export(everything)

@@ -10,10 +10,14 @@ fetches what it needs back.
 
 Credentials and endpoint come from the usual places: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_DEFAULT_REGION, AWS_ENDPOINT_URL (or `endpoint_url`), ~/.aws. Transient errors (timeouts,
-throttling, 5xx) are retried with exponential back-off and counted.
+throttling, 5xx) are retried with exponential back-off and counted (`s3_retries`,
+`s3_failures`); a sync that still fails leaves everything local and is tried again at the next
+maintenance step. Multipart uploads that a killed process left unfinished are aborted when the
+next process starts (`abort_stale_uploads`), so they do not pile up in the bucket.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -22,7 +26,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import xxhash
+
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -35,6 +42,13 @@ __all__ = ["ObjectStoreSettings", "ObjectStore", "Mirror", "UploadError"]
 log = logging.getLogger("hepserver.objectstore")
 _RETRYABLE = {"RequestTimeout", "RequestTimeTooSkewed", "InternalError", "SlowDown",
               "ServiceUnavailable", "503", "500", "502", "504", "Throttling"}
+
+
+def _transient(error: ClientError) -> bool:
+    """Worth another try: throttling, time-outs and server-side errors (5xx)."""
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+    return code in _RETRYABLE or status in _RETRYABLE
 
 
 class UploadError(Exception):
@@ -51,9 +65,15 @@ class ObjectStoreSettings:
     attempts: int = 8
     backoff: float = 0.2  # seconds, doubled each attempt (with jitter), at most 10 s
     multipart_threshold: int = 8 * 1024 * 1024
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
 
     def key(self, *parts: str) -> str:
         return "/".join(p.strip("/") for p in (self.prefix, *parts) if p and p.strip("/"))
+
+    def url(self, *parts: str) -> str:
+        """The s3:// URL of a key, as DuckDB's httpfs reads it."""
+        return f"s3://{self.bucket}/{self.key(*parts)}"
 
 
 class ObjectStore:
@@ -63,7 +83,9 @@ class ObjectStore:
         self.client = boto3.client(
             "s3", endpoint_url=settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
             region_name=settings.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30))
+            config=BotoConfig(retries={"total_max_attempts": 1},  # retries are ours, counted
+                              connect_timeout=settings.connect_timeout,
+                              read_timeout=settings.read_timeout))
         self.transfer = TransferConfig(multipart_threshold=settings.multipart_threshold,
                                        multipart_chunksize=settings.multipart_threshold)
 
@@ -72,11 +94,11 @@ class ObjectStore:
         for attempt in range(1, self.settings.attempts + 1):
             try:
                 return fn(*args, **kwargs)
-            except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", ""))
-                status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-                if code not in _RETRYABLE and status not in _RETRYABLE:
-                    raise UploadError(f"{what}: {exc}") from exc
+            except (ClientError, S3UploadFailedError) as exc:
+                # upload_file wraps the ClientError of the request that failed
+                cause = exc if isinstance(exc, ClientError) else exc.__context__
+                if isinstance(cause, ClientError) and not _transient(cause):
+                    raise UploadError(f"{what}: {cause}") from exc
                 error = exc
             except (BotoCoreError, OSError) as exc:  # timeouts, connection resets
                 error = exc
@@ -112,10 +134,30 @@ class ObjectStore:
 
     def list(self, prefix: str) -> list[str]:
         keys = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.settings.bucket, Prefix=prefix):
+        pages = self._retry(f"list {prefix}", lambda: list(
+            self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.settings.bucket, Prefix=prefix)))
+        for page in pages:
             keys.extend(o["Key"] for o in page.get("Contents", []))
         return keys
+
+    def abort_stale_uploads(self, prefix: str, older_than: float = 3600.0) -> int:
+        """Abort multipart uploads under `prefix` begun more than `older_than` seconds ago
+        (left by a process that was killed mid-upload); returns how many."""
+        found = self._retry("list multipart uploads", self.client.list_multipart_uploads,
+                            Bucket=self.settings.bucket, Prefix=prefix)
+        limit = datetime.datetime.now(datetime.timezone.utc) - \
+            datetime.timedelta(seconds=older_than)
+        aborted = 0
+        for upload in found.get("Uploads", []):
+            if upload["Initiated"] <= limit:
+                self._retry("abort multipart upload", self.client.abort_multipart_upload,
+                            Bucket=self.settings.bucket, Key=upload["Key"],
+                            UploadId=upload["UploadId"])
+                aborted += 1
+        if aborted:
+            log.info("aborted %d unfinished multipart uploads under %s", aborted, prefix)
+        return aborted
 
 
 class Mirror:
@@ -123,14 +165,19 @@ class Mirror:
 
     STATE = "uploaded.json"  # local: what is up, and what must go
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, writer_id: str | None = None) -> None:
         self.store = store
+        if writer_id is not None:  # a new process: clear what a killed one left half-done
+            try:
+                store.abort_stale_uploads(store.settings.key(writer_id) + "/", older_than=0)
+            except UploadError as exc:
+                log.warning("could not list unfinished uploads: %s", exc)
 
     def _state(self, catalog: TypeCatalog) -> dict:
         try:
             return json.loads((catalog.directory / self.STATE).read_text())
         except FileNotFoundError:
-            return {"uploaded": [], "remove": []}
+            return {"uploaded": [], "remove": [], "published": None}
 
     def _save(self, catalog: TypeCatalog, state: dict) -> None:
         path = catalog.directory / self.STATE
@@ -162,9 +209,11 @@ class Mirror:
         remote = json.loads(catalog.path.read_text()) if catalog.path.exists() else {}
         remote.pop("pending", None)
         remote.pop("deleting", None)
-        self.store.put_bytes(self._key(catalog, "metadata.json"),
-                             json.dumps(remote, indent=1).encode())
-        state = {"uploaded": sorted(uploaded & listed), "remove": gone}
+        body = json.dumps(remote, indent=1).encode()
+        digest = xxhash.xxh64_hexdigest(body)
+        if digest != state.get("published") or count:
+            self.store.put_bytes(self._key(catalog, "metadata.json"), body)
+        state = {"uploaded": sorted(uploaded & listed), "remove": gone, "published": digest}
         self._save(catalog, state)
         if gone:
             self.store.delete([self._key(catalog, path) for path in gone])
@@ -177,6 +226,10 @@ class Mirror:
                     local.unlink()
         self.store.counters.add("s3_uploaded_files", count)
         return count
+
+    def url(self, catalog: TypeCatalog, relative: str) -> str:
+        """Where a reader finds an exported file in the bucket."""
+        return f"s3://{self.store.settings.bucket}/{self._key(catalog, relative)}"
 
     def fetch(self, catalog: TypeCatalog, relative: str) -> Path:
         """The local copy of an exported file, downloaded back if it was deleted."""

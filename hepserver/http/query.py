@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hepserver.export.catalog import TypeCatalog
-from hepserver.export.ducklake import attach, catalog_url
+from hepserver.export.ducklake import attach, catalog_url, load_extension, s3_secret
 from hepserver.export.table import export_table
 
 __all__ = ["QueryEngine", "QueryError", "time_window"]
@@ -115,9 +115,12 @@ def referenced_tables(sql: str) -> list[TableRef]:
 class QueryEngine:
     def __init__(self, db, parquet_dir: Path, writer_id: str, timeout: float = 30.0,
                  max_rows: int = 100_000, default_window_us: int = DEFAULT_WINDOW_US,
-                 measurements=None, lake: tuple[str, str] | None = None) -> None:
+                 measurements=None, lake: tuple[str, str] | None = None,
+                 objects=None) -> None:
         """`lake`: (catalog, data path) of a shared DuckLake to read exported data from
-        (every node's), instead of the Parquet files under parquet_dir."""
+        (every node's), instead of the Parquet files under parquet_dir. `objects`: the
+        ObjectStoreSettings exports are uploaded with; files whose local copy was deleted
+        after the upload are read from there."""
         self.db = db
         self.parquet_dir = Path(parquet_dir).absolute()
         self.parquet_dir.mkdir(parents=True, exist_ok=True)
@@ -128,6 +131,11 @@ class QueryEngine:
         self.measurements = measurements  # LineProtocol (for /write measurements) or None
         self._duck = duckdb.connect()
         allowed = [f"{self.parquet_dir}/"]
+        self.objects = objects
+        if objects is not None:
+            load_extension(self._duck, "httpfs")
+            s3_secret(self._duck, objects.endpoint_url)
+            allowed.append(objects.url(writer_id) + "/")
         self.lake = lake is not None
         if lake is not None:
             catalog, data_path = lake
@@ -218,7 +226,13 @@ class QueryEngine:
                 if ref.profile is not None and entry.table != f"hep_proto_1_{ref.profile}":
                     continue
                 if entry.max_time >= start_us * 1000 and entry.min_time < end_us * 1000:
-                    out.append(str(catalog.directory / entry.path))
+                    local = catalog.directory / entry.path
+                    if self.objects is not None and writer == self.writer_id and \
+                            not local.exists():  # uploaded, local copy deleted
+                        out.append(self.objects.url(writer, "dbs", "hep-0",
+                                                    f"hep_{ref.hep_type}-0", entry.path))
+                    else:
+                        out.append(str(local))
         return out
 
     def _lake_tables(self, con, ref: TableRef) -> list[str]:
@@ -269,7 +283,11 @@ class QueryEngine:
                 table = table.filter(pc.or_kleene(pc.is_null(profile),
                                                   pc.equal(profile, "default")))
             if table.num_rows:
-                pieces.append(export_table(table, ref.hep_type))
+                piece = export_table(table, ref.hep_type)
+                if self.lake:  # lake tables say which node captured a row
+                    piece = piece.append_column("writer_id", pa.repeat(
+                        pa.scalar(self.writer_id), piece.num_rows))
+                pieces.append(piece)
         if not pieces:
             return self._empty_table(ref.hep_type)
         return pa.concat_tables(pieces, promote_options="permissive")

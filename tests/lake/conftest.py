@@ -8,7 +8,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import boto3
@@ -60,27 +62,56 @@ def bucket(s3_server, request):
     return name
 
 
+@pytest.fixture
+def proxy(s3_server):
+    """A proxy in front of the S3 server that fails requests on purpose (faulty_proxy.py)."""
+    from tests.lake.faulty_proxy import FaultyProxy
+
+    faulty = FaultyProxy(int(s3_server.rsplit(":", 1)[1]))
+    yield faulty
+    faulty.close()
+
+
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
-    """A PostgreSQL server of our own; its libpq connection string."""
+def postgres():
+    """A PostgreSQL server of our own, on loopback in a temporary directory; yields its libpq
+    connection string."""
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     if not binaries:
         pytest.skip("PostgreSQL is not installed (tools/install_test_deps.sh installs it as root)")
     bin_dir = Path(binaries[-1])
-    data = tmp_path_factory.mktemp("pg") / "data"
+    # not under pytest's tmp_path: that is private to root, and postgres refuses to run as root
+    top = Path(tempfile.mkdtemp(prefix="hyena-pg-"))
+    data = top / "data"
     run_as = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(data.parent, "postgres")
+    if os.geteuid() == 0:
+        shutil.chown(top, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(run_as + [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U",
-                             "postgres"], check=True, capture_output=True)
+
+    def run(*command: str) -> None:
+        done = subprocess.run(run_as + list(command), capture_output=True, text=True)
+        assert done.returncode == 0, f"{command[0]} failed: {done.stderr or done.stdout}"
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
     port = free_port()
-    subprocess.run(run_as + [str(bin_dir / "pg_ctl"), "-D", str(data), "-l",
-                             str(data / "log"), "-w", "-o",
-                             f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True)
-    subprocess.run(run_as + [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
-                             "-U", "postgres", "lake"], check=True, capture_output=True)
-    yield f"dbname=lake host=127.0.0.1 port={port} user=postgres"
-    subprocess.run(run_as + [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
-                   capture_output=True)
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(top / "log"), "-w", "-o",
+        f"-p {port} -k {top} -c listen_addresses=127.0.0.1", "start")
+    try:
+        run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+            "lake")
+        yield f"dbname=lake host=127.0.0.1 port={port} user=postgres"
+    finally:
+        subprocess.run(run_as + [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                                 "stop"], capture_output=True)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def lake_db(postgres):
+    """A fresh PostgreSQL database for one test's DuckLake catalog."""
+    import psycopg
+
+    name = "lake_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(postgres, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    return postgres.replace("dbname=lake", f"dbname={name}")
