@@ -68,9 +68,9 @@ def test_nodes_share_one_bucket_and_lake(tmp_path, bucket, lake_db, s3_server, p
              "node-b": Node(tmp_path / "b", "node-b", *shared),
              "node-c": Node(tmp_path / "c", "node-c", *shared,
                             env={"AWS_ENDPOINT_URL": proxy.url})}
-    with ThreadPoolExecutor(3) as pool:
-        list(pool.map(Node.start, nodes.values()))
     try:
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(Node.start, nodes.values()))
         now = time.time_ns() // 1000
         sent = {}
         for k, (name, node) in enumerate(nodes.items()):
@@ -125,7 +125,9 @@ def test_nodes_share_one_bucket_and_lake(tmp_path, bucket, lake_db, s3_server, p
                     in (0, 3))  # INVITE and BYE are Homer's call table
         assert counts == sorted(counts) and counts[-1] == calls
         assert any(0 < n < calls for n in counts)
+        for node in nodes.values():  # and they all stop cleanly
+            node.stop()
     finally:
         for node in nodes.values():
             if node.proc and node.proc.poll() is None:
-                node.stop()
+                node.kill()
