@@ -22,8 +22,12 @@ import numpy as np
 import psutil
 
 __all__ = ["Stopwatch", "reset_peak_rss", "peak_rss", "current_rss", "memcpy_bandwidth",
-           "drop_page_cache", "sync_tree", "scratch_root", "scratch_dir", "filesystem_of",
-           "machine_summary", "print_table", "fmt_count", "fmt_bytes", "settle"]
+           "memory_read_bandwidth", "cold_read_bandwidth", "storage_read_bytes",
+           "drop_page_cache", "sync_tree",
+           "scratch_root",
+           "scratch_dir", "filesystem_of",
+           "machine_summary", "print_table", "fmt_count", "fmt_bytes", "settle", "free_port",
+           "proc_status_bytes", "udp_snmp"]
 
 MB = 1_000_000
 GB = 1_000_000_000
@@ -48,30 +52,32 @@ class Stopwatch:
 
 # --- memory -------------------------------------------------------------------------------------
 
-def reset_peak_rss() -> bool:
+def reset_peak_rss(pid: int | None = None) -> bool:
     """Reset the kernel's peak-RSS mark (VmHWM) so the next reading covers one measurement.
 
-    Linux only (writing 5 to /proc/self/clear_refs); returns False where that is not possible,
-    and peak_rss() then reports the lifetime maximum.
+    Linux only (writing 5 to /proc/<pid>/clear_refs; this process by default, or a child such
+    as a server under test); returns False where that is not possible, and peak_rss() then
+    reports the lifetime maximum.
     """
     try:
-        with open("/proc/self/clear_refs", "w") as f:
+        with open(f"/proc/{pid or 'self'}/clear_refs", "w") as f:
             f.write("5")
         return True
     except OSError:
         return False
 
 
-def peak_rss() -> int:
-    """Bytes: the high-water mark of resident memory since the last reset_peak_rss()."""
+def peak_rss(pid: int | None = None) -> int:
+    """Bytes: the high-water mark of resident memory since the last reset_peak_rss() (of this
+    process, or of process `pid`)."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid or 'self'}/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 if pid is None else 0
 
 
 def current_rss() -> int:
@@ -89,6 +95,18 @@ def memcpy_bandwidth(nbytes: int = 512 << 20, repeats: int = 5) -> float:
     for _ in range(repeats):
         start = time.perf_counter()
         np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return nbytes / best
+
+
+def memory_read_bandwidth(nbytes: int = 512 << 20, repeats: int = 5) -> float:
+    """Bytes per second of summing a resident uint64 array (one read pass, best of runs): the
+    ceiling of any scan of bytes already in memory."""
+    data = np.ones(nbytes // 8, dtype=np.uint64)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.add.reduce(data)
         best = min(best, time.perf_counter() - start)
     return nbytes / best
 
@@ -126,6 +144,46 @@ def drop_page_cache(path: str | os.PathLike[str]) -> int:
         finally:
             os.close(fd)
     return count
+
+
+def cold_read_bandwidth(path: str | os.PathLike[str], limit: int = 512 << 20) -> float:
+    """Bytes per second of reading the largest files under `path` (up to `limit` bytes) after
+    dropping them from the page cache: what filling the cache from this disk costs."""
+    files = sorted(_walk_files(Path(path)), key=lambda f: f.stat().st_size, reverse=True)
+    chosen, total = [], 0
+    for file in files:
+        if total >= limit:
+            break
+        chosen.append(file)
+        total += file.stat().st_size
+    for file in chosen:
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    start = time.perf_counter()
+    done = 0
+    for file in chosen:
+        with open(file, "rb", buffering=0) as f:
+            while chunk := f.read(8 << 20):
+                done += len(chunk)
+    seconds = time.perf_counter() - start
+    drop_page_cache(path)
+    return done / seconds if seconds else 0.0
+
+
+def storage_read_bytes() -> int:
+    """Bytes this process (all its threads) had read from storage, page faults on mapped files
+    included (/proc/self/io read_bytes; 0 where it is not available)."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("read_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def sync_tree(path: str | os.PathLike[str]) -> None:
@@ -180,6 +238,54 @@ def scratch_dir(root: Path, label: str) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             drop_page_cache(path)
         shutil.rmtree(path, ignore_errors=True)
+
+
+# --- processes and the network ------------------------------------------------------------------
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1 (a capture daemon listens on both)."""
+    import socket
+
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+def proc_status_bytes(pid: int, key: str) -> int:
+    """A memory field of /proc/PID/status (VmHWM, VmRSS, ...) in bytes, 0 if unreadable."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def udp_snmp() -> dict[str, int]:
+    """The kernel's UDP counters (/proc/net/snmp and snmp6 added up): InDatagrams,
+    RcvbufErrors (datagrams dropped for a full socket buffer), InErrors, ..."""
+    out: dict[str, int] = {}
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    for name, value in zip(rows[0][1:], rows[1][1:]):
+        out[name] = int(value)
+    with contextlib.suppress(OSError):
+        with open("/proc/net/snmp6") as f:
+            for line in f:
+                name, _, value = line.partition(" ")
+                if name.startswith("Udp6"):
+                    key = name[4:]
+                    out[key] = out.get(key, 0) + int(value)
+    return out
 
 
 # --- reporting ----------------------------------------------------------------------------------

@@ -8,12 +8,17 @@ import json
 from datetime import datetime, timezone
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from hepserver.export.catalog import TypeCatalog
 from hepserver.export.compaction import compact
-from hepserver.export.exporter import Exporter, ExportSettings
+from hepserver.export.exporter import Exporter, ExportSettings, split_pieces
 from hepserver.export.retention import RetentionPolicy, apply_retention
+from hepserver.export.table import export_table
+from hepserver.hep.decode import decode
+from hepserver.hep.encode import encode_v3
+from hepserver.ingest.rows import RowBuffer
 from hyena import int128_to_pylist
 from tests.export.data import T0, fill, open_capture_db
 
@@ -156,3 +161,156 @@ def test_hot_days_keep_unexported_partitions(env):
     result = apply_retention(db, catalogs, RetentionPolicy(hot_days=1), now_us=now)
     assert result.partitions > 0 and 0 < db.count() < before
     assert len(duck_rows(listed_files(settings.directory, "node1", 100))) >= before - db.count()
+
+
+def exported_files(root, hep_type: int) -> list[tuple]:
+    catalog = TypeCatalog.open(root, "node1", hep_type)
+    return [(f.path, f.table, f.row_count, f.min_time, f.max_time) for f in catalog.files]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_exports_on_several_threads_write_the_same_files(env, fast_tmp_path, threads):
+    """The next partition is read and converted on one thread while this one's files are
+    written (on threads - 1 others): the files, their rows and their order are those of the
+    one-thread export."""
+    db, _ = env
+    fill(db, 12_000, seed=9, types=(1, 1, 5))
+    many = ExportSettings(fast_tmp_path / "many", "node1", threads=threads)
+    single = ExportSettings(fast_tmp_path / "single", "node1", threads=1)
+    assert Exporter(db, many).export(everything=True) == \
+        Exporter(db, single).export(everything=True) == db.count()
+    for hep_type in (1, 5):
+        assert exported_files(many.directory, hep_type) == \
+            exported_files(single.directory, hep_type)
+        assert duck_rows(listed_files(many.directory, "node1", hep_type)) == \
+            hyena_rows(db, hep_type)
+
+
+def test_a_failed_read_leaves_what_was_committed_and_the_next_export_finishes(env,
+                                                                            monkeypatch):
+    """A partition that cannot be read (while the one before it is written) ends the export
+    with the error; what was committed stays, nothing else is left, the next export goes on."""
+    db, settings = env
+    fill(db, 12_000, seed=10, types=(1,))
+    assert len(db.partitions(1)) >= 3
+    exporter = Exporter(db, settings)
+    real = exporter.prepare
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:
+            raise OSError("disk went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exporter, "prepare", failing)
+    with pytest.raises(OSError):
+        exporter.export(everything=True)
+    catalog = TypeCatalog.open(settings.directory, "node1", 1)
+    first_two = sum(p.rows for p in db.partitions(1)[:2])  # written before the failure
+    assert sum(catalog.partitions.values()) == sum(f.row_count for f in catalog.files) == \
+        first_two
+    on_disk = sorted(str(p) for p in catalog.directory.rglob("*")
+                     if p.is_file() and p.name != "metadata.json")
+    assert on_disk == sorted(listed_files(settings.directory, "node1", 1))
+    Exporter(db, settings).export(everything=True)
+    assert duck_rows(listed_files(settings.directory, "node1", 1)) == hyena_rows(db, 1)
+
+
+def test_rcinfo_is_json_for_any_correlation_id(env):
+    """Quotes, backslashes, control characters and non-ASCII text in a correlation id (and
+    IPv6 addresses) still give rcinfo that parses to the row's own values."""
+    db, settings = env
+    fill(db, 400, seed=11, types=(5,))
+    part = db.partitions(5)[0]
+    rows = db.read_partition(part.id, 0, part.rows)
+    odd = ['a"b', "back\\slash", "tab\there\nnew\x01line\x1f", "grüße €", "", None]
+    ids = pa.array([odd[i % len(odd)] for i in range(rows.num_rows)], pa.string())
+    rows = rows.set_column(rows.schema.get_field_index("correlation_id"), "correlation_id", ids)
+    exported = export_table(rows, 5)
+    src = int128_to_pylist(rows.column("src_ip"), signed=False)
+    dst = int128_to_pylist(rows.column("dst_ip"), signed=False)
+    for i, (text, row) in enumerate(zip(exported.column("rcinfo").to_pylist(),
+                                        rows.to_pylist())):
+        assert json.loads(text) == {
+            "protocolFamily": row["ip_family"], "protocol": row["ip_proto"],
+            "srcIp": ip_text(src[i]), "dstIp": ip_text(dst[i]), "srcPort": row["src_port"],
+            "dstPort": row["dst_port"], "timeSeconds": row["ts"] // 1_000_000,
+            "timeUseconds": row["ts"] % 1_000_000, "payloadType": 5,
+            "captureId": row["capture_id"] or 0, "correlation_id": odd[i % len(odd)] or ""}
+    assert any(":" in ip_text(v) for v in src)  # IPv6 rows were among them
+
+
+def test_sip_rows_without_a_profile_go_to_the_default_table(env):
+    """Type-1 packets whose payload is not SIP have no profile: the sealed partitions that hold
+    them among SIP rows export them with hep_proto_1_default, each row once."""
+    db, settings = env
+    fill(db, 3000, seed=12, types=(1,))
+    buffer = RowBuffer()
+    for i in range(800):
+        packet = decode(encode_v3(payload=b"\r\n\r\nnot sip %d" % i, proto_type=1,
+                                  ts_us=T0 + 3000 * 50_000 + i, src_ip="10.1.2.3"), 0)
+        buffer.add(packet, None)
+    db.append_arrow(1, buffer.take())
+    fill(db, 3000, seed=13, start_us=T0 + 3100 * 50_000, types=(1,))
+    mixed = [p for p in db.partitions(1) if p.sealed and
+             db.count(partitions=[p.id], filters=[("sip_profile", "!=", "x")]) < p.rows]
+    assert mixed, "no sealed partition holds rows without a profile"
+    Exporter(db, settings).export(everything=True)
+    files = listed_files(settings.directory, "node1", 1)
+    assert duck_rows(files) == hyena_rows(db, 1)
+    default = [str(TypeCatalog.open(settings.directory, "node1", 1).directory / f.path)
+               for f in TypeCatalog.open(settings.directory, "node1", 1).files
+               if f.table == "hep_proto_1_default"]
+    assert one(f"SELECT count(*) FROM read_parquet({default!r}) "
+               "WHERE payload LIKE '%not sip%'") == 800
+
+
+def test_sealed_sip_partitions_read_per_table_equal_a_split_read(env):
+    """Whole sealed SIP partitions are read per Homer table by filtered scans: the pieces are
+    exactly those a read of the partition split by table and window gives."""
+    db, settings = env
+    fill(db, 9000, seed=14, types=(1,), step_us=200_000)  # windows change inside partitions
+    exporter = Exporter(db, settings)
+    sealed = [p for p in db.partitions(1) if p.sealed]
+    assert sealed
+    for part in sealed:
+        count, pieces = exporter.prepare(1, part)
+        rows = db.read_partition(part.id, 0, part.rows)
+        split = [(name, export_table(piece, 1))
+                 for name, piece in split_pieces(rows, 1, time_column="ts")]
+        assert count == part.rows and len(pieces) == len(split) > 3
+        for (name, piece), (want_name, want) in zip(pieces, split):
+            assert name == want_name and piece.equals(want)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_failed_write_leaves_a_consistent_export(env, monkeypatch, threads):
+    """A file that cannot be written (on whichever thread) ends the export with the error:
+    the catalog lists exactly the rows its watermarks say, no unlisted file stays, and the
+    next export completes the rest, each row once."""
+    import hepserver.export.exporter as exporter_module
+
+    db, settings = env
+    settings = ExportSettings(settings.directory, "node1", threads=threads)
+    fill(db, 16_000, seed=15, types=(1,))
+    real = exporter_module.write_parquet
+    calls = []
+
+    def failing(table, path, settings):
+        calls.append(path)
+        if len(calls) == 5:
+            raise OSError("no space left on device")
+        return real(table, path, settings)
+
+    monkeypatch.setattr(exporter_module, "write_parquet", failing)
+    with pytest.raises(OSError):
+        Exporter(db, settings).export(everything=True)
+    monkeypatch.setattr(exporter_module, "write_parquet", real)
+    catalog = TypeCatalog.open(settings.directory, "node1", 1)
+    assert sum(catalog.partitions.values()) == sum(f.row_count for f in catalog.files) > 0
+    on_disk = sorted(str(p) for p in catalog.directory.rglob("*")
+                     if p.is_file() and p.name != "metadata.json")
+    assert on_disk == sorted(listed_files(settings.directory, "node1", 1))
+    Exporter(db, settings).export(everything=True)
+    assert duck_rows(listed_files(settings.directory, "node1", 1)) == hyena_rows(db, 1)
