@@ -145,9 +145,11 @@ class TypeCatalog:
         for directory in touched:
             if directory.exists():
                 sync_directory(directory)
+        emptied = [(self.directory / relative).parent for relative in self.deleting]
         self.pending, self.deleting = [], []
         self.save()
-        self.remove_empty_directories()
+        for directory in emptied:  # only where files went: a full walk grows with the files
+            self._remove_if_empty(directory)
 
     def remove_strays(self) -> None:
         """Files no commit lists: the output of an export or compaction cut off by a crash."""
@@ -159,6 +161,16 @@ class TypeCatalog:
                     str(path.relative_to(self.directory)) not in listed:
                 path.unlink()
         self.remove_empty_directories()
+
+    def _remove_if_empty(self, directory: Path) -> None:
+        """Remove `directory` and its parents up to the type directory while they are empty."""
+        while directory != self.directory and self.directory in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty, or gone already
+                if directory.exists():
+                    return
+            directory = directory.parent
 
     def remove_empty_directories(self) -> None:
         if not self.directory.exists():
