@@ -76,8 +76,7 @@ def test_nodes_share_one_bucket_and_lake(tmp_path, bucket, lake_db, s3_server, p
         for k, (name, node) in enumerate(nodes.items()):
             packets = [sip_packet(name, i, now - 120_000_000 + k + 3 * i * 1000)
                        for i in range(PACKETS)]
-            node.send(packets[:PACKETS // 2])
-            node.send(packets[PACKETS // 2:], tcp=True)
+            node.send(packets, tcp=True)  # TCP: a loaded machine may drop datagrams
             sent[name] = sorted(f"{name}-{i}" for i in range(PACKETS))
 
         # node-c: everything stored and committed, then killed while an upload hangs
