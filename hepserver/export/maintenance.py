@@ -150,6 +150,8 @@ class Maintenance:
         self.retention()
 
     def catalog(self, hep_type: int) -> TypeCatalog:
+        """A type's catalog opened for writing (recovers what a crash left): only under the
+        maintenance lock."""
         return TypeCatalog.open(self.settings.parquet_dir, self.settings.writer_id, hep_type)
 
     def _exported_types(self) -> list[int]:
@@ -165,7 +167,10 @@ class Maintenance:
         """Seconds since the oldest row not yet exported was captured (0: all exported)."""
         oldest = None
         for hep_type in hep_types(self.db):
-            catalog = self.catalog(hep_type)
+            # read-only: opening for writing finishes and cleans up, which must not race an
+            # export running meanwhile (it would delete the .tmp files being written)
+            catalog = TypeCatalog.open_readonly(self.settings.parquet_dir,
+                                                self.settings.writer_id, hep_type)
             for part in self.db.partitions(hep_type):
                 if catalog.partitions.get(str(part.id), 0) < part.rows:
                     oldest = part.min_ts if oldest is None else min(oldest, part.min_ts)

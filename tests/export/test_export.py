@@ -314,3 +314,22 @@ def test_a_failed_write_leaves_a_consistent_export(env, monkeypatch, threads):
     assert on_disk == sorted(listed_files(settings.directory, "node1", 1))
     Exporter(db, settings).export(everything=True)
     assert duck_rows(listed_files(settings.directory, "node1", 1)) == hyena_rows(db, 1)
+
+
+def test_watching_the_export_lag_never_touches_an_export_in_progress(env):
+    """/metrics reads the export lag while the maintenance thread exports: reading must not
+    clean up the .tmp files an export is writing (it once did, and exports failed)."""
+    from hepserver.export.maintenance import Maintenance, MaintenanceSettings
+
+    db, settings = env
+    fill(db, 600, seed=9)
+    work = Maintenance(db, MaintenanceSettings(settings.directory, "node1"))
+    work.export(everything=True)
+    fill(db, 600, seed=10, start_us=T0 + 600 * 50_000)
+    directory = TypeCatalog.open(settings.directory, "node1", 1).directory
+    in_progress = directory / "2025-11-24" / "16-10" / "0000009999.parquet.tmp"
+    in_progress.parent.mkdir(parents=True, exist_ok=True)
+    in_progress.write_bytes(b"being written")
+    assert work.export_lag() > 0
+    assert in_progress.exists()
+    work.stop()
