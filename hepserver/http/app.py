@@ -8,7 +8,6 @@ time; a query waiting longer than its timeout is refused with 503 rather than pi
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import threading
@@ -17,13 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-import pyarrow as pa
-import pyarrow.csv
-import pyarrow.ipc
 from aiohttp import web
 
 from hepserver.http.lineproto import LineProtocol, parse_lines
 from hepserver.http.query import QueryEngine, QueryError
+from hepserver.http.render import ARROW, render
 
 __all__ = ["HttpApi"]
 
@@ -33,14 +30,6 @@ MAX_BODY = 16 * 1024 * 1024
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message, "status": status}, status=status)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
 
 
 class HttpApi:
@@ -116,13 +105,22 @@ class HttpApi:
         if not sql or not sql.strip():
             return _error(400, "no query: use ?q=SQL, a SQL body or {\"query\": SQL}")
         try:
-            table, truncated = await self._blocking(self.engine.run, sql)
+            rows, truncated, body, kind = await self._blocking(
+                self._answer, sql, request.headers.get("Accept", ""))
         except QueryError as exc:
             return _error(exc.status, str(exc))
-        headers = {"X-Rows": str(table.num_rows)}
+        headers = {"X-Rows": str(rows)}
         if truncated:
             headers["X-Truncated"] = "true"
-        return _render(table, request.headers.get("Accept", ""), headers)
+        return web.Response(body=body, headers=headers, content_type=kind,
+                            charset=None if kind == ARROW else "utf-8")
+
+    def _answer(self, sql: str, accept: str) -> tuple[int, bool, bytes, str]:
+        """(rows, truncated, body, content type): the query and its rendering, on a query
+        thread (a large JSON answer takes a while to write; the event loop stays free)."""
+        table, truncated = self.engine.run(sql)
+        body, kind = render(table, accept)
+        return table.num_rows, truncated, body, kind
 
     async def write(self, request: web.Request) -> web.Response:
         body = await request.text()
@@ -250,22 +248,3 @@ def _range(request: web.Request) -> tuple[int, int]:
 
 def _iso(us: int) -> str:
     return datetime.fromtimestamp(us / 1e6, tz=timezone.utc).isoformat()
-
-
-def _render(table: pa.Table, accept: str, headers: dict[str, str]) -> web.Response:
-    if "application/vnd.apache.arrow" in accept:
-        sink = io.BytesIO()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return web.Response(body=sink.getvalue(), headers=headers,
-                            content_type="application/vnd.apache.arrow.stream")
-    if "text/csv" in accept:
-        sink = io.BytesIO()
-        pa.csv.write_csv(table, sink)
-        return web.Response(body=sink.getvalue(), headers=headers, content_type="text/csv")
-    rows = [{k: _jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
-    if "application/x-ndjson" in accept or "application/jsonl" in accept:
-        text = "".join(json.dumps(row, default=str) + "\n" for row in rows)
-        return web.Response(text=text, headers=headers, content_type="application/x-ndjson")
-    return web.Response(text=json.dumps(rows, default=str), headers=headers,
-                        content_type="application/json")

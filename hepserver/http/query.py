@@ -9,8 +9,9 @@ with literal values; without one, the last 10 minutes):
 - exported rows: the Parquet files whose [min, max] time meets the window, from every node's
   metadata.json under the export directory;
 - hot rows: hyena partitions meeting the window, from the first row not yet exported, scanned
-  by hyena with the window (and simple `column = value` conditions) pushed down, handed to
-  DuckDB as Arrow without copying the bulk.
+  by hyena with the window and the query's plain conditions pushed down (`column = 'text'`,
+  IN, LIKE, integer comparisons, addresses; plan.py), only the columns the query can read,
+  converted to the export's columns as far as it reads them, handed to DuckDB as Arrow.
 
 Each row is in exactly one of the two. DuckDB runs sandboxed: it may read the export directory
 and nothing else, cannot write, attach or install; statements other than one SELECT are
@@ -18,6 +19,7 @@ refused; a query running past its timeout is interrupted.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 import threading
 import time
@@ -29,10 +31,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from hepserver.export.catalog import TypeCatalog
 from hepserver.export.ducklake import attach, catalog_url, load_extension, s3_secret
+from hepserver.export.addresses import address_columns
 from hepserver.export.table import export_table
+from hepserver.http.plan import Condition, QueryPlan, plan_query
 
 __all__ = ["QueryEngine", "QueryError", "time_window"]
 
@@ -44,7 +49,6 @@ _NUMERIC = re.compile(r"\b(?:time|timestamp)\s*(>=|<=|=|>|<)\s*(\d{9,19})\b", re
 _BETWEEN = re.compile(
     r"\b(?:time|timestamp)\s+BETWEEN\s+(?:TIMESTAMPTZ|TIMESTAMP)?\s*'([^']+)'\s+AND\s+"
     r"(?:TIMESTAMPTZ|TIMESTAMP)?\s*'([^']+)'", re.I)
-_EQUALS = re.compile(r"\b([a-z_][a-z0-9_]*)\s*=\s*'((?:[^']|'')*)'", re.I)
 
 
 class QueryError(Exception):
@@ -143,9 +147,17 @@ class QueryEngine:
                    read_only=True)
             allowed.append(data_path.rstrip("/") + "/")
         self._duck.execute(f"SET allowed_directories = {allowed!r}")
+        # Exported files never change (a new name for every write), so their footers can be
+        # kept between queries instead of read again for each one.
+        self._duck.execute("SET parquet_metadata_cache = true")
+        # A join's runtime filters pushed into the Arrow scan of hot rows fail ("Pushdown
+        # Filter Type BLOOM_FILTER is not currently supported in PyArrow Scans",
+        # duckdb/duckdb-python#463, DuckDB 1.5), so joins do without them.
+        self._duck.execute("SET disabled_optimizers = 'join_filter_pushdown'")
         self._duck.execute("SET enable_external_access = false")
         self._duck.execute("SET lock_configuration = true")
-        self._empty: dict[int, pa.Schema] = {}
+        self._empty: dict[tuple[int, int], pa.Schema] = {}  # (type, hyena columns) -> schema
+        self._schemas: dict[str, tuple] = {}  # exported file -> its columns (names, types)
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -164,8 +176,10 @@ class QueryEngine:
         window = time_window(sql, now_us, self.default_window_us)
         con = self._duck.cursor()
         try:
-            for ref in referenced_tables(sql):
-                self._view(con, ref, window, sql)
+            refs = referenced_tables(sql)
+            plan = plan_query(con, sql, {r.name for r in refs}) if refs else QueryPlan(None)
+            for ref in refs:
+                self._view(con, ref, window, plan)
             if self.measurements is not None:
                 for name in self.measurements.referenced(sql):
                     self.measurements.view(con, name, window)
@@ -193,24 +207,52 @@ class QueryEngine:
 
     # --- views ------------------------------------------------------------------------------
 
-    def _view(self, con, ref: TableRef, window: tuple[int, int], sql: str) -> None:
+    def _view(self, con, ref: TableRef, window: tuple[int, int], plan: QueryPlan) -> None:
         start, end = window
         done = self._lake_watermarks(con) if self.lake else None
-        hot = self._hot(ref, start, end, _pushed_filters(sql, self.db), done)
-        con.register(f"__hot_{ref.name}", hot)
-        parts = [f"SELECT * FROM __hot_{ref.name}"]
+        filters = _hyena_filters(plan.conditions.get(ref.name, []), self.db)
+        hot = self._hot(ref, start, end, filters, done, plan.columns)
+        exported = []
         if self.lake:
-            parts[:0] = [f"SELECT * FROM lake.{name}" for name in self._lake_tables(con, ref)]
+            exported = [f"lake.{name}" for name in self._lake_tables(con, ref)]
         else:
-            files = self._files(ref, start, end)
-            if files:
-                listing = ", ".join(f"'{f}'" for f in files)
-                parts.insert(0, f"SELECT * FROM read_parquet([{listing}], union_by_name=true)")
-        lo = datetime.fromtimestamp(start / 1e6, tz=timezone.utc).isoformat()
-        hi = datetime.fromtimestamp(end / 1e6, tz=timezone.utc).isoformat()
+            exported = self._parquet_sources(self._files(ref, start, end))
+        # Hot rows are exactly those of the window already; exported ones are filtered here.
+        window_sql = f"timestamp >= TIMESTAMPTZ '{_iso(start)}' AND " \
+                     f"timestamp < TIMESTAMPTZ '{_iso(end)}'"
+        parts = [f"SELECT * FROM {source} WHERE {window_sql}" for source in exported]
+        if hot.num_rows or not parts:  # an empty Arrow scan still costs DuckDB milliseconds
+            con.register(f"__hot_{ref.name}", hot)
+            parts.append(f"SELECT * FROM __hot_{ref.name}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {ref.name} AS SELECT *, timestamp AS time FROM "
-                    f"({' UNION ALL BY NAME '.join(parts)}) "
-                    f"WHERE timestamp >= TIMESTAMPTZ '{lo}' AND timestamp < TIMESTAMPTZ '{hi}'")
+                    f"({' UNION ALL BY NAME '.join(parts)})")
+
+    def _parquet_sources(self, files: list[str]) -> list[str]:
+        """read_parquet calls over the files, one per schema: DuckDB's union_by_name reads
+        every file's footer on every query, so files are grouped by their schema (read once
+        per file; exported files never change) and only files of no known schema (remote,
+        or gone meanwhile) are read by name."""
+        groups: dict[tuple | None, list[str]] = {}
+        for path in files:
+            groups.setdefault(self._schema_of(path), []).append(path)
+        out = []
+        for key, paths in groups.items():
+            listing = ", ".join(f"'{f}'" for f in paths)
+            out.append(f"read_parquet([{listing}]"
+                       f"{', union_by_name = true' if key is None else ''})")
+        return out
+
+    def _schema_of(self, path: str) -> tuple | None:
+        key = self._schemas.get(path)
+        if key is None and "://" not in path:
+            try:
+                schema = pq.read_schema(path)
+            except (OSError, pa.ArrowInvalid):
+                return None
+            if len(self._schemas) > 100_000:
+                self._schemas.clear()
+            key = self._schemas[path] = tuple((f.name, str(f.type)) for f in schema)
+        return key
 
     def _files(self, ref: TableRef, start_us: int, end_us: int) -> list[str]:
         """Exported files of every node meeting the window."""
@@ -251,17 +293,24 @@ class QueryEngine:
         return {pid: int(n) for pid, n in rows}
 
     def _hot(self, ref: TableRef, start_us: int, end_us: int, filters: list,
-             done: dict[str, int] | None = None) -> pa.Table:
-        """Rows still only in hyena (past each partition's export watermark) in the window."""
+             done: dict[str, int] | None = None,
+             names: frozenset[str] | None = None) -> pa.Table:
+        """Rows still only in hyena (past each partition's export watermark) in the window,
+        in the export's columns; only those among `names` (and `timestamp`) if given.
+        Partitions not exported at all are scanned together (in parallel) with `filters`;
+        the rest of a partly exported one is read and filtered here by time and profile
+        only (DuckDB applies the query's conditions anyway)."""
         if done is None:
             done = {}
             if (self.parquet_dir / self.writer_id / "dbs" / "hep-0" /
                     f"hep_{ref.hep_type}-0" / "metadata.json").exists():
                 done = TypeCatalog.open_readonly(self.parquet_dir, self.writer_id,
                                                  ref.hep_type).partitions
+        wanted = None if names is None else _export_names(names, self.db)
+        columns = _scan_columns(wanted, self.db, ref.profile is not None)
         if ref.profile in ("call", "registration"):
             filters = filters + [("sip_profile", "==", ref.profile)]
-        pieces = []
+        tables, whole = [], []
         for part in self.db.partitions(ref.hep_type):
             if part.max_ts < start_us or part.min_ts >= end_us:
                 continue
@@ -269,33 +318,48 @@ class QueryEngine:
             if exported >= part.rows:
                 continue
             if exported == 0:
-                table = self.db.scan(partitions=[part.id], min_ts=start_us, max_ts=end_us,
-                                     filters=filters or None)
-            else:
-                table = self.db.read_partition(part.id, exported, part.rows)
-                ts = table.column("ts")
-                keep = pc.and_(pc.greater_equal(ts, start_us), pc.less(ts, end_us))
-                table = table.filter(keep)
-                for column, _, value in filters:
-                    table = table.filter(pc.equal(table.column(column), value))
+                whole.append(part.id)
+                continue
+            table = self.db.read_partition(part.id, exported, part.rows, columns=columns)
+            ts = table.column("ts")
+            table = table.filter(pc.and_(pc.greater_equal(ts, start_us), pc.less(ts, end_us)))
+            if ref.profile in ("call", "registration"):
+                table = table.filter(pc.equal(table.column("sip_profile"), ref.profile))
+            tables.append(table)
+        if whole:
+            tables.append(self.db.scan(partitions=whole, min_ts=start_us, max_ts=end_us,
+                                       columns=columns, filters=filters or None))
+        pieces = []
+        for table in tables:
             if ref.profile == "default":  # unparsed SIP counts as default, as in exports
                 profile = table.column("sip_profile")
                 table = table.filter(pc.or_kleene(pc.is_null(profile),
                                                   pc.equal(profile, "default")))
             if table.num_rows:
-                piece = export_table(table, ref.hep_type)
+                piece = _export_form(table, ref.hep_type, wanted)
                 if self.lake:  # lake tables say which node captured a row
                     piece = piece.append_column("writer_id", pa.repeat(
                         pa.scalar(self.writer_id), piece.num_rows))
                 pieces.append(piece)
         if not pieces:
-            return self._empty_table(ref.hep_type)
+            schema = self._empty_schema(ref.hep_type)
+            if wanted is not None:
+                schema = pa.schema([f for f in schema if f.name in wanted])
+            return schema.empty_table()
         return pa.concat_tables(pieces, promote_options="permissive")
 
-    def _empty_table(self, hep_type: int) -> pa.Table:
-        if hep_type not in self._empty:
-            self._empty[hep_type] = export_table(self.db.scan(max_ts=0), hep_type).schema
-        return self._empty[hep_type].empty_table()
+    def _empty_schema(self, hep_type: int) -> pa.Schema:
+        """The export's columns for hyena's columns as they are now."""
+        key = (hep_type, len(self.db.columns))
+        if key not in self._empty:
+            self._empty[key] = export_table(self.db.scan(max_ts=0), hep_type).schema
+        return self._empty[key]
+
+
+def _iso(us: int) -> str:
+    """An instant in µs as exact ISO 8601 text (no rounding through a float)."""
+    return datetime.fromtimestamp(us // 1_000_000, tz=timezone.utc).replace(
+        microsecond=us % 1_000_000).isoformat()
 
 
 def _read_only(sql: str) -> None:
@@ -310,17 +374,108 @@ def _read_only(sql: str) -> None:
                          f"(got {statements[0].type.name}); the API is read-only", 403)
 
 
-def _pushed_filters(sql: str, db) -> list[tuple[str, str, Any]]:
-    """`column = 'text'` conditions on hyena string columns, handed to hyena's scan so its
-    indexes work (DuckDB checks them again). Only for plain queries where such a condition
-    must hold for every row: one table, one SELECT, no OR, NOT, CASE or join."""
-    if len(referenced_tables(sql)) != 1 or len(re.findall(r"\bSELECT\b", sql, re.I)) != 1 \
-            or re.search(r"\b(OR|NOT|CASE|JOIN|UNION|EXCEPT|INTERSECT)\b", sql, re.I):
-        return []
+# --- hot rows in the export's form, as far as a query reads them ---------------------------------
+
+_ADDRESSES = {"src_ip": "src_ip", "src_ip_v4": "src_ip", "src_ip_raw": "src_ip",
+              "dst_ip": "dst_ip", "dst_ip_v4": "dst_ip", "dst_ip_raw": "dst_ip"}
+_RCINFO = ("ts", "ip_family", "ip_proto", "src_ip", "dst_ip", "src_port", "dst_port",
+           "capture_id", "correlation_id")  # what export_table builds rcinfo from
+_MADE = {"timestamp", "hep_type", "rcinfo", *_ADDRESSES}  # export columns hyena has not
+_IPV4_MAPPED = 0xFFFF << 32
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def _export_names(names: frozenset[str], db) -> frozenset[str]:
+    """The export columns among a query's words, with `timestamp` (the view filters on it)."""
+    have = {c.name for c in db.columns} - {"ts", "source"} - set(_ADDRESSES)
+    return frozenset(n for n in names if n in have or n in _MADE) | {"timestamp"}
+
+
+def _scan_columns(wanted: frozenset[str] | None, db, profile: bool) -> list[str] | None:
+    """The hyena columns the wanted export columns are made of (None: all)."""
+    if wanted is None:
+        return None
+    need = {"ts"} | ({"sip_profile"} if profile else set())
+    for name in wanted:
+        if name == "rcinfo":
+            need.update(_RCINFO)
+        else:
+            need.add(_ADDRESSES.get(name, name))
+    return [c.name for c in db.columns if c.name in need and c.name != "source"]
+
+
+def _export_form(table: pa.Table, hep_type: int, wanted: frozenset[str] | None) -> pa.Table:
+    """export_table's columns of hyena rows, only those wanted (None: all). Without rcinfo
+    the costly text columns are built only if the query reads them."""
+    if wanted is None or "rcinfo" in wanted:
+        full = export_table(table, hep_type)
+        return full if wanted is None else full.select([c for c in full.column_names
+                                                        if c in wanted])
+    ts = table.column("ts")  # u64 µs below 2^63 (hyena's limit): the same bits as int64
+    columns: dict[str, Any] = {"timestamp": pa.chunked_array(
+        [chunk.view(_TIMESTAMP) for chunk in ts.chunks], _TIMESTAMP)}
+    if "hep_type" in wanted:
+        columns["hep_type"] = pa.repeat(pa.scalar(hep_type, pa.uint16()), table.num_rows)
+    for side in ("src_ip", "dst_ip"):
+        if side in table.column_names and wanted & {side, side + "_v4", side + "_raw"}:
+            made = address_columns(table.column(side).combine_chunks(), side)
+            columns.update({k: v for k, v in made.items() if k in wanted})
+    for name in table.column_names:
+        if name in wanted and name not in columns and name not in _ADDRESSES:
+            columns[name] = table.column(name)
+    return pa.table(columns)
+
+
+def _hyena_filters(conditions: list[Condition], db) -> list[tuple[str, str, Any]]:
+    """The conditions hyena's scan can test exactly as DuckDB would (every result row meets
+    them; DuckDB tests them again): string and integer columns kept under their own name,
+    addresses (`src_ip` text, `src_ip_v4` numbers) as the 128-bit values hyena stores."""
     columns = {c.name: c for c in db.columns}
-    out = []
-    for name, value in _EQUALS.findall(sql):
+    out: list[tuple[str, str, Any]] = []
+    for name, op, value in conditions:
+        values = value if op == "in" else [value]
+        if name in ("src_ip", "dst_ip"):
+            if op in ("==", "in") and all(isinstance(v, str) for v in values):
+                addresses = [a for a in map(_address, values) if a is not None]
+                if len(addresses) == len(values):
+                    out.append((name, op, addresses if op == "in" else addresses[0]))
+            continue
+        if name in ("src_ip_v4", "dst_ip_v4"):
+            if all(isinstance(v, int) for v in values):
+                out += _ipv4_filters(_ADDRESSES[name], op, values)
+            continue
         column = columns.get(name)
-        if column is not None and column.type.is_string:
-            out.append((name, "==", value.replace("''", "'")))
+        if column is None or name in ("ts", "source") or column.type.is_int128:
+            continue
+        if column.type.is_string and all(isinstance(v, str) for v in values) and \
+                op in ("==", "!=", "in", "contains", "starts_with", "ends_with"):
+            out.append((name, op, value))
+        elif not column.type.is_string and all(isinstance(v, int) for v in values) and \
+                op in ("==", "!=", "<", "<=", ">", ">=", "in"):
+            out.append((name, op, value))
     return out
+
+
+def _address(text: str) -> int | None:
+    """The 128-bit value hyena stores for an address as the export writes it."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return _IPV4_MAPPED | int(address) if address.version == 4 else int(address)
+
+
+def _ipv4_filters(column: str, op: str, values: list[int]) -> list[tuple[str, str, Any]]:
+    """`src_ip_v4 <op> n` (NULL for IPv6) as conditions on the mapped 128-bit address."""
+    nothing = [(column, "<", 0)]  # no address can match
+    if op == "in":
+        mapped = [_IPV4_MAPPED | v for v in values if 0 <= v <= 0xFFFFFFFF]
+        return [(column, "in", mapped)] if mapped else nothing
+    if op not in ("==", ">=", ">", "<=", "<"):
+        return []
+    value = values[0]
+    low = max(0, {"==": value, ">=": value, ">": value + 1}.get(op, 0))
+    high = min(0xFFFFFFFF, {"==": value, "<=": value, "<": value - 1}.get(op, 0xFFFFFFFF))
+    if low > high:
+        return nothing
+    return [(column, ">=", _IPV4_MAPPED | low), (column, "<=", _IPV4_MAPPED | high)]
