@@ -47,17 +47,19 @@ class ColumnType(enum.IntEnum):
     U128_SPARSE = 20
     STRING_SPARSE = 21
 
+    # Scans ask these for every column of every partition: plain ints and sets, because
+    # looking a member up on the enum class (ColumnType.X) costs ~0.3 µs each time.
     @property
     def is_sparse(self) -> bool:
-        return self >= ColumnType.I8_SPARSE
+        return self >= 11  # I8_SPARSE
 
     @property
     def is_string(self) -> bool:
-        return self in (ColumnType.STRING_DENSE, ColumnType.STRING_SPARSE)
+        return self in _STRING_TYPES
 
     @property
     def is_int128(self) -> bool:
-        return self.base in ("i128", "u128")
+        return self in _INT128_TYPES
 
     @property
     def base(self) -> str:
@@ -133,6 +135,9 @@ _DTYPE = {"i8": np.dtype("<i1"), "u8": np.dtype("<u1"), "i16": np.dtype("<i2"),
           "i64": np.dtype("<i8"), "u64": np.dtype("<u8"), "i128": np.dtype("V16"),
           "u128": np.dtype("V16"), "string": np.dtype("<u4")}
 _LABELS = {t.label: t for t in ColumnType}
+_STRING_TYPES = frozenset({ColumnType.STRING_DENSE, ColumnType.STRING_SPARSE})
+_INT128_TYPES = frozenset({ColumnType.I128_DENSE, ColumnType.U128_DENSE, ColumnType.I128_SPARSE,
+                           ColumnType.U128_SPARSE})
 
 
 @dataclass(frozen=True)

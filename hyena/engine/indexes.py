@@ -28,7 +28,7 @@ from hyena.storage.block_file import FileHeader
 from hyena.storage.mapcache import MapCache
 
 __all__ = ["build_partition_blooms", "build_partition_dictionaries", "Dictionary",
-           "load_dictionary", "load_blooms"]
+           "load_dictionary", "dictionary_texts", "load_blooms"]
 
 
 _LONGEST_AVERAGE = 64  # bytes per string; columns with longer ones get no dictionary
@@ -113,7 +113,26 @@ class Dictionary:
 
 
 def load_dictionary(directory, cid: int, maps: MapCache) -> Dictionary:
-    path = directory / fmt.dict_file(cid)
+    """A sealed partition's dictionary of a column (views, built once per map: the file never
+    changes)."""
+    path = f"{directory}/{fmt.dict_file(cid)}"  # a str: scans load this per partition
+    dictionary = maps.memo(path, "dictionary", lambda: _read_dictionary(path, maps))
+    maps.prefetch(path)  # its codes are read whole (once per map: see MapCache.prefetch)
+    return dictionary
+
+
+def dictionary_texts(directory, cid: int, maps: MapCache) -> list[str]:
+    """The dictionary's distinct strings, decoded (for counting by value)."""
+    path = f"{directory}/{fmt.dict_file(cid)}"
+
+    def decode() -> list[str]:
+        d = load_dictionary(directory, cid, maps)
+        raw, offsets = d.pool.tobytes(), d.offsets.tolist()
+        return [raw[offsets[e]:offsets[e + 1]].decode() for e in range(d.entries)]
+    return maps.memo(path, "texts", decode)
+
+
+def _read_dictionary(path: str, maps: MapCache) -> Dictionary:
     count, entries, pool_len = (int(x) for x in maps.view(path, np.uint64, 3))
     width = 1 if entries <= 256 else 2
     codes_bytes = count * width + (-(count * width) % 8)
@@ -127,7 +146,11 @@ def load_dictionary(directory, cid: int, maps: MapCache) -> Dictionary:
 
 def load_blooms(directory, cid: int, maps: MapCache) -> tuple[np.ndarray, np.ndarray]:
     """(trigram filter, value filter) of a string column of a sealed partition."""
-    path = directory / fmt.bloom_file(cid)
+    path = f"{directory}/{fmt.bloom_file(cid)}"
+    return maps.memo(path, "blooms", lambda: _read_blooms(path, maps))
+
+
+def _read_blooms(path: str, maps: MapCache) -> tuple[np.ndarray, np.ndarray]:
     n_tri, n_val = (int(x) for x in maps.view(path, np.uint64, 2))
     return (maps.view(path, np.uint64, n_tri, start=2),
             maps.view(path, np.uint64, n_val, start=2 + n_tri))

@@ -167,6 +167,10 @@ class Partition:
     _dir_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _columns: dict[int, ColumnState] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # A sealed partition's snapshot, reused by every scan: (meta version it was taken at, it).
+    # Its indexes appear later (writeback, add_column_index); write_meta bumps the version.
+    _meta_version: int = 0
+    _sealed_snapshot: tuple[int, "PartitionSnapshot"] | None = field(default=None, repr=False)
 
     @property
     def directory(self) -> Path:
@@ -345,10 +349,17 @@ class Partition:
         return [f for state in dict(self._columns or {}).values() for f in state.files()]
 
     def snapshot(self) -> PartitionSnapshot:
+        cached = self._sealed_snapshot
+        if cached is not None and cached[0] == self._meta_version:
+            return cached[1]
+        version, sealed = self._meta_version, self.sealed
         # dict() copies atomically under the GIL while an append may add a column.
         columns = {c: s.snapshot() for c, s in dict(self.columns).items() if s.count}
-        return PartitionSnapshot(self.id, self.source, self.seq, self.directory, self.rows,
-                                 self.min_ts, self.max_ts, columns, self.sealed)
+        snap = PartitionSnapshot(self.id, self.source, self.seq, self.directory, self.rows,
+                                 self.min_ts, self.max_ts, columns, sealed)
+        if sealed:  # rows and counts are final; only index flags may still change
+            self._sealed_snapshot = (version, snap)
+        return snap
 
     def counts(self) -> dict[int, list[int]]:
         """Per column [count, pool_len]: what the catalog records for a head partition."""
@@ -376,6 +387,7 @@ class Partition:
     def write_meta(self) -> None:
         write_meta(self.fs, self.directory / fmt.PARTITION_META_FILE, fmt.PARTITION_MAGIC,
                    self.meta_payload())
+        self._meta_version += 1  # an index was added: snapshots taken before lack it
 
     def group_entry(self) -> dict[str, Any]:
         """This partition's line in pgmeta.data."""

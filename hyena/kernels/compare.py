@@ -14,7 +14,8 @@ import numpy as np
 
 from hyena.kernels._jit import kernel
 
-__all__ = ["compare_dense", "compare_sparse", "in_dense", "in_sparse", "compare128_dense",
+__all__ = ["compare_dense", "compare_sparse", "in_dense", "in_sparse", "in_select",
+           "compare128_dense",
            "compare128_sparse", "in128_dense", "in128_sparse", "range_mask", "count_range"]
 
 
@@ -97,12 +98,76 @@ def _member(v, sorted_set: np.ndarray) -> bool:
 
 
 @kernel
+def _in_few(values: np.ndarray, sorted_set: np.ndarray, mask: np.ndarray, mode: int,
+            start: np.uint64) -> None:
+    """in_dense for 1..8 values: eight comparisons per row (repeating the last value), no
+    branches and no loop over the set, so the compiler vectorises the row loop."""
+    k = sorted_set.shape[0] - 1
+    s0 = sorted_set[0]
+    s1 = sorted_set[min(1, k)]
+    s2 = sorted_set[min(2, k)]
+    s3 = sorted_set[min(3, k)]
+    s4 = sorted_set[min(4, k)]
+    s5 = sorted_set[min(5, k)]
+    s6 = sorted_set[min(6, k)]
+    s7 = sorted_set[min(7, k)]
+    for i in range(np.uint64(mask.shape[0])):
+        v = values[start + i]
+        r = ((v == s0) | (v == s1) | (v == s2) | (v == s3) | (v == s4) | (v == s5) |
+             (v == s6) | (v == s7))
+        mask[i] = (mask[i] & r) if mode else r
+
+
+@kernel
 def in_dense(values: np.ndarray, sorted_set: np.ndarray, mask: np.ndarray, mode: int,
              start: int) -> None:
     start = np.uint64(start)
+    if 0 < sorted_set.shape[0] <= 8:
+        _in_few(values, sorted_set, mask, mode, start)
+        return
     for i in range(np.uint64(mask.shape[0])):
         r = _member(values[start + i], sorted_set)
         mask[i] = (mask[i] & r) if mode else r
+
+
+@kernel
+def in_select(values: np.ndarray, sorted_set: np.ndarray, start: int, limit: int,
+              out: np.ndarray) -> int:
+    """Rows start + i (the first `limit`) whose value is one of 1..8 members, without a mask:
+    64 rows at a time are tested with branch-free comparisons (vectorised), and only blocks
+    holding a hit are looked at row by row (a selective IN seldom has one)."""
+    k = sorted_set.shape[0] - 1
+    s0 = sorted_set[0]
+    s1 = sorted_set[min(1, k)]
+    s2 = sorted_set[min(2, k)]
+    s3 = sorted_set[min(3, k)]
+    s4 = sorted_set[min(4, k)]
+    s5 = sorted_set[min(5, k)]
+    s6 = sorted_set[min(6, k)]
+    s7 = sorted_set[min(7, k)]
+    n = np.uint64(values.shape[0])
+    limit = np.uint64(limit)
+    found = np.uint64(0)
+    i = np.uint64(start)
+    block = np.uint64(64)
+    while i < n:
+        size = min(block, n - i)
+        hit = False
+        for r in range(size):
+            v = values[i + r]
+            hit |= ((v == s0) | (v == s1) | (v == s2) | (v == s3) | (v == s4) | (v == s5) |
+                    (v == s6) | (v == s7))
+        if hit:
+            for r in range(size):
+                v = values[i + r]
+                if ((v == s0) | (v == s1) | (v == s2) | (v == s3) | (v == s4) | (v == s5) |
+                        (v == s6) | (v == s7)):
+                    out[found] = np.int64(i + r)
+                    found += np.uint64(1)
+                    if found == limit:
+                        return np.int64(found)
+        i += size
+    return np.int64(found)
 
 
 @kernel

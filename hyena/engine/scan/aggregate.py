@@ -9,9 +9,9 @@ from collections import Counter
 
 import numpy as np
 
-from hyena.engine.indexes import Dictionary, load_dictionary
+from hyena.engine.indexes import dictionary_texts, load_dictionary
 from hyena.engine.partition import PartitionSnapshot
-from hyena.engine.reader import column_data
+from hyena.engine.reader import scan_column
 from hyena.engine.scan.gather import sparse_value_positions
 from hyena.kernels.dictionary import bincount_all, bincount_rows, group_strings
 from hyena.storage.mapcache import MapCache
@@ -30,15 +30,15 @@ def count_values(part: PartitionSnapshot, column: Column, rows: np.ndarray | Non
     if column.id == SOURCE_COLUMN:
         out[part.source] = selected
         return out
-    data = column_data(part, column.id, maps)
-    if data is None:
+    col = part.columns.get(column.id)
+    if col is None or col.count == 0:
         out[None] = selected
         return out
-    if data.type.is_string and data.index is None and rows is None \
-            and part.columns[column.id].dictionary:
+    if rows is None and col.dictionary and not col.type.is_sparse:
         dictionary = load_dictionary(part.directory, column.id, maps)
         counts = bincount_all(dictionary.codes, dictionary.entries)
-        return _entry_counts(out, dictionary, counts)
+        return _entry_counts(out, part, column.id, counts, maps)
+    data = scan_column(part, column.id, maps)
     if data.index is None:
         positions = np.arange(part.rows, dtype=np.int64) if rows is None else rows
     else:
@@ -50,10 +50,10 @@ def count_values(part: PartitionSnapshot, column: Column, rows: np.ndarray | Non
     if len(positions) == 0:
         return out
     if data.type.is_string:
-        if part.columns[column.id].dictionary:
+        if col.dictionary:
             dictionary = load_dictionary(part.directory, column.id, maps)
             counts = bincount_rows(dictionary.codes, positions, dictionary.entries)
-            return _entry_counts(out, dictionary, counts)
+            return _entry_counts(out, part, column.id, counts, maps)
         firsts, counts = group_strings(data.values, data.pool, positions)
         offsets, pool = data.values, data.pool
         for f, c in zip(firsts.tolist(), counts.tolist()):
@@ -71,8 +71,8 @@ def count_values(part: PartitionSnapshot, column: Column, rows: np.ndarray | Non
     return out
 
 
-def _entry_counts(out: Counter, dictionary: Dictionary, counts: np.ndarray) -> Counter:
-    offsets, pool = dictionary.offsets, dictionary.pool
-    for e in np.flatnonzero(counts).tolist():
-        out[bytes(pool[offsets[e]:offsets[e + 1]]).decode()] += int(counts[e])
+def _entry_counts(out: Counter, part: PartitionSnapshot, column_id: int, counts: np.ndarray,
+                  maps: MapCache) -> Counter:
+    texts = dictionary_texts(part.directory, column_id, maps)
+    out.update({texts[e]: c for e, c in enumerate(counts.tolist()) if c})
     return out

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from hyena.engine.indexes import Dictionary, load_blooms, load_dictionary
 from hyena.engine.partition import PartitionSnapshot
-from hyena.engine.reader import ColumnData, column_data
+from hyena.engine.reader import ColumnData, scan_column, ts_path
 from hyena.engine.scan.request import TS_LIMIT, Filter, Op, ScanSpec
 from hyena.kernels import compare, strings
 from hyena.kernels.bloom import may_contain, trigram_keys, value_key
-from hyena.kernels.dictionary import lookup_dense, lookup_sparse
-from hyena.engine.indexes import Dictionary, load_blooms, load_dictionary
+from hyena.kernels.compare import in_select
+from hyena.kernels.dictionary import lookup_dense, lookup_select, lookup_sparse
+from hyena.storage import format as fmt
 from hyena.storage.mapcache import MapCache
 from hyena.types import SOURCE_COLUMN, TS_COLUMN, ColumnType
 
-__all__ = ["live_groups", "row_mask", "ALL_ROWS"]
+__all__ = ["live_groups", "row_mask", "select_rows", "read_ahead", "ALL_ROWS"]
 
 ALL_ROWS = None  # row_mask's answer when every row from `start` on passes
 
@@ -98,6 +100,34 @@ def _holds(value: int, flt: Filter) -> bool:
             Op.GT: value > c, Op.NE: value != c}[flt.op]
 
 
+def read_ahead(part: PartitionSnapshot, spec: ScanSpec, maps: MapCache,
+               also: int | None = None, projection: bool = False) -> None:
+    """Ask for the files this partition's filters (and column `also`, counted by value; with
+    `projection`, the columns returned too) will read whole, before the partition is
+    scanned: from a cold page cache the disk then reads many partitions at once instead of
+    one fault at a time. Columns whose bloom filter decides first are left alone (it usually
+    rules the partition out). Once done for a partition and these columns, it costs a
+    dictionary lookup (and MapCache.prefetch asks only once per map anyway)."""
+    timed = needs_time_filter(part, spec)
+    wanted = spec.filter_columns if also is None or also == SOURCE_COLUMN else \
+        (*spec.filter_columns, (also, False))
+    if projection:
+        wanted = tuple((c.id, False) for c in spec.columns if c.id != SOURCE_COLUMN)
+        timed = False
+    if not maps.first_time(ts_path(part), ("read-ahead", timed, wanted)):
+        return  # done for this partition by an earlier scan of the same columns
+    if timed:
+        scan_column(part, TS_COLUMN, maps)
+    for cid, bloomable in wanted:
+        col = part.columns.get(cid)
+        if col is None or col.count == 0 or (bloomable and col.bloom):
+            continue
+        if col.dictionary:  # mapped, not read: reading its header would wait for the disk
+            maps.read_ahead(f"{part.directory}/{fmt.dict_file(cid)}")
+        else:
+            scan_column(part, cid, maps)
+
+
 def needs_time_filter(part: PartitionSnapshot, spec: ScanSpec) -> bool:
     return not (spec.min_ts <= part.min_ts and part.max_ts < spec.max_ts)
 
@@ -113,7 +143,7 @@ def row_mask(part: PartitionSnapshot, spec: ScanSpec, groups: list[list[Filter]]
         return ALL_ROWS
     out = mask[:n]
     if timed:
-        ts = column_data(part, TS_COLUMN, maps).values
+        ts = scan_column(part, TS_COLUMN, maps).values
         compare.range_mask(ts, np.uint64(spec.min_ts), np.uint64(min(spec.max_ts, TS_LIMIT)),
                            out, 0, start)
     if groups is None:
@@ -132,6 +162,61 @@ def row_mask(part: PartitionSnapshot, spec: ScanSpec, groups: list[list[Filter]]
     return out
 
 
+def select_rows(part: PartitionSnapshot, spec: ScanSpec, groups: list[list[Filter]] | None,
+                maps: MapCache, start: int, limit: int, out: np.ndarray) -> int | None:
+    """The common case without a mask: one filter left (one group, no time bound inside this
+    partition) that a kernel can turn into row numbers directly (a dictionary lookup, or IN
+    with at most 8 integers). Writes the first `limit` matching rows from `start` on into
+    `out` (room for every row) and returns how many; None when the mask path must be used."""
+    if groups is None or len(groups) != 1 or len(groups[0]) != 1 or \
+            needs_time_filter(part, spec):
+        return None
+    flt = groups[0][0]
+    cid = flt.column.id
+    col = part.columns[cid]
+    if col.type.is_sparse:
+        return None
+    if col.dictionary and flt.op != Op.MATCHES:
+        dictionary = load_dictionary(part.directory, cid, maps)
+        return int(lookup_select(dictionary.codes, _verdict(flt, dictionary), start, limit, out))
+    if flt.op == Op.IN and not col.type.is_string and not col.type.is_int128:
+        members = _members(flt, col.type)
+        if 0 < len(members) <= 8:
+            data = scan_column(part, cid, maps)
+            return int(in_select(data.values, members, start, limit, out))
+    return None
+
+
+def _verdict(flt: Filter, dictionary: Dictionary) -> np.ndarray:
+    """1 for each distinct string of the dictionary that passes the filter."""
+    entries = ColumnData(ColumnType.STRING_DENSE, dictionary.offsets, None, dictionary.pool)
+    verdict = np.empty(dictionary.entries, dtype=np.uint8)
+    if flt.op == Op.MATCHES:
+        verdict[:] = 1
+        _apply_regex(flt, entries, verdict, 0)
+    else:
+        apply_filter(flt, entries, verdict, 0, 0)
+    return verdict
+
+
+def _members(flt: Filter, ctype: ColumnType) -> np.ndarray:
+    """An IN filter's values that the column type can hold, as its dtype (sorted); made once
+    per filter and type, not per partition."""
+    key = (id(flt), ctype)  # by identity: hashing a Filter costs more than the array
+    found = _MEMBERS.get(key)
+    if found is not None and found[0] is flt:
+        return found[1]
+    low, high = ctype.int_range
+    members = np.array([v for v in flt.value if low <= v <= high], dtype=ctype.dtype)
+    if len(_MEMBERS) > 256:
+        _MEMBERS.clear()
+    _MEMBERS[key] = (flt, members)  # keeps flt alive, so its id is not reused meanwhile
+    return members
+
+
+_MEMBERS: dict[tuple[int, ColumnType], tuple[Filter, np.ndarray]] = {}
+
+
 def _fold(part: PartitionSnapshot, group: list[Filter], maps: MapCache, mask: np.ndarray,
           start: int, initialised: bool) -> None:
     """AND the group's filters into mask (or store the first one when not initialised).
@@ -140,7 +225,7 @@ def _fold(part: PartitionSnapshot, group: list[Filter], maps: MapCache, mask: np
     late = []
     for flt in group:
         cid = flt.column.id
-        data = column_data(part, cid, maps)
+        data = scan_column(part, cid, maps)
         if part.columns[cid].dictionary:
             _apply_dictionary(flt, data, load_dictionary(part.directory, cid, maps), mask, mode,
                               start)
@@ -160,13 +245,7 @@ def _fold(part: PartitionSnapshot, group: list[Filter], maps: MapCache, mask: np
 def _apply_dictionary(flt: Filter, data: ColumnData, dictionary: Dictionary, mask: np.ndarray,
                       mode: int, start: int) -> None:
     """Decide the filter once per distinct string, then look the verdict up per row."""
-    entries = ColumnData(ColumnType.STRING_DENSE, dictionary.offsets, None, dictionary.pool)
-    verdict = np.empty(dictionary.entries, dtype=np.uint8)
-    if flt.op == Op.MATCHES:
-        verdict[:] = 1
-        _apply_regex(flt, entries, verdict, 0)
-    else:
-        apply_filter(flt, entries, verdict, 0, 0)
+    verdict = _verdict(flt, dictionary)
     if data.index is None:
         lookup_dense(dictionary.codes, verdict, mask, mode, start)
     else:
@@ -201,7 +280,7 @@ def apply_filter(flt: Filter, data: ColumnData, mask: np.ndarray, mode: int, sta
         return
     low, high = ctype.int_range
     if flt.op == Op.IN:
-        members = np.array([v for v in flt.value if low <= v <= high], dtype=ctype.dtype)
+        members = _members(flt, ctype)
         if data.index is None:
             compare.in_dense(data.values, members, mask, mode, start)
         else:

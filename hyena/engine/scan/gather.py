@@ -10,13 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hyena.engine.indexes import load_dictionary
 from hyena.engine.partition import PartitionSnapshot
-from hyena.engine.reader import ColumnData, column_data
+from hyena.engine.reader import ColumnData, column_data, prefetch_rows, ts_path
+from hyena.kernels.dictionary import gather_coded
 from hyena.kernels.gather import gather_strings, sparse_positions
+from hyena.storage import format as fmt
 from hyena.storage.mapcache import MapCache
 from hyena.types import SOURCE_COLUMN, Column
 
-__all__ = ["ColumnChunk", "gather_columns", "sparse_value_positions"]
+__all__ = ["ColumnChunk", "gather_columns", "prefetch_gather", "sparse_value_positions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,11 @@ def gather_columns(part: PartitionSnapshot, columns: tuple[Column, ...], maps: M
         data = column_data(part, column.id, maps)
         if data is None:
             out.append(_nulls(column, n))
-        elif data.type.is_string:
+            continue
+        if rows is not None and part.columns[column.id].dictionary:
+            out.append(_coded_strings(part, column.id, data, rows, maps))
+            continue
+        if data.type.is_string:
             out.append(_strings(data, rows, start, stop))
         elif data.index is None:
             out.append(ColumnChunk(data.values[start:stop] if rows is None
@@ -52,6 +59,32 @@ def gather_columns(part: PartitionSnapshot, columns: tuple[Column, ...], maps: M
         else:
             out.append(_sparse(data, rows, start, stop))
     return out
+
+
+def prefetch_gather(part: PartitionSnapshot, columns: tuple[Column, ...], maps: MapCache,
+                    rows: np.ndarray | None, column_ids: tuple[int, ...] | None = None) -> bool:
+    """Ask for the pages gather_columns will read (see reader.prefetch_rows), so a scan can
+    put them in flight before it gathers: from a cold page cache, faulting them in one by one
+    waits for the disk once per page. True if anything was asked for (else the pages were
+    asked for before: the gather need not wait for other partitions' requests)."""
+    ids = column_ids if column_ids is not None else tuple(c.id for c in columns)
+    if not maps.first_time(ts_path(part), ("gather", rows is None, ids)):
+        return False  # asked by an earlier scan (only a map's first request is made anyway)
+    asked = False
+    for column in columns:
+        if column.id == SOURCE_COLUMN:
+            continue
+        data = column_data(part, column.id, maps)
+        if data is None:
+            continue
+        if rows is not None and part.columns[column.id].dictionary:
+            path = f"{part.directory}/{fmt.dict_file(column.id)}"
+            if maps.wants_prefetch(path) or path not in maps:
+                load_dictionary(part.directory, column.id, maps)  # read through its codes
+                asked = True
+        else:
+            asked |= prefetch_rows(part, column.id, data, rows, maps)
+    return asked
 
 
 def _nulls(column: Column, n: int) -> ColumnChunk:
@@ -83,8 +116,24 @@ def _strings(data: ColumnData, rows: np.ndarray | None, start: int, stop: int) -
     if data.index is None:
         if rows is None:  # zero copy: the block's offsets are the Arrow offsets
             return ColumnChunk(data.pool, data.values[start:stop + 1].view(np.int32), None)
-        offsets, pool = gather_strings(data.values, data.pool, rows.astype(np.int64, copy=False))
-        return ColumnChunk(pool, offsets.astype(np.int32), None)
+        offsets, pool = gather_strings(data.values, data.pool, rows.astype(np.int64, copy=False),
+                                       np.int32)
+        return ColumnChunk(pool, offsets, None)
     positions = sparse_value_positions(data, rows, start, stop)
-    offsets, pool = gather_strings(data.values, data.pool, positions)
-    return ColumnChunk(pool, offsets.astype(np.int32), positions >= 0)
+    offsets, pool = gather_strings(data.values, data.pool, positions, np.int32)
+    return ColumnChunk(pool, offsets, positions >= 0)
+
+
+def _coded_strings(part: PartitionSnapshot, column_id: int, data: ColumnData, rows: np.ndarray,
+                   maps: MapCache) -> ColumnChunk:
+    """Selected rows of a column with a dictionary: their strings are copied from the
+    dictionary's entries by code, reads that stay in cache (the pool would be read all over)."""
+    dictionary = load_dictionary(part.directory, column_id, maps)
+    if data.index is None:
+        positions = rows.astype(np.int64, copy=False)
+        valid = None
+    else:
+        positions = sparse_value_positions(data, rows, 0, 0)
+        valid = positions >= 0
+    offsets, pool = gather_coded(dictionary.codes, dictionary.offsets, dictionary.pool, positions)
+    return ColumnChunk(pool, offsets, valid)

@@ -7,6 +7,7 @@ InvalidScanError before any data is touched.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from hyena.errors import InvalidScanError, UnknownColumnError
-from hyena.types import MAX_TIMESTAMP, Column
+from hyena.types import MAX_TIMESTAMP, SOURCE_COLUMN, Column
 
 __all__ = ["Op", "Filter", "ScanSpec", "make_spec", "parse_filters", "spec_column"]
 
@@ -59,6 +60,7 @@ _OP_NAMES = {"<": Op.LT, "lt": Op.LT, "<=": Op.LE, "le": Op.LE, "==": Op.EQ, "="
              "endswith": Op.ENDS_WITH, "contains": Op.CONTAINS, "matches": Op.MATCHES,
              "regex": Op.MATCHES}
 STRING_ONLY = (Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS, Op.MATCHES)
+BLOOM_OPS = frozenset({Op.EQ, Op.IN, Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS})  # on strings
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,24 @@ class ScanSpec:
     columns: tuple[Column, ...]
     groups: tuple[tuple[Filter, ...], ...]  # () = no filter; a group () = every row
 
-    @property
-    def unfiltered(self) -> bool:
+    @functools.cached_property
+    def unfiltered(self) -> bool:  # asked once per partition
         return not self.groups or any(len(g) == 0 for g in self.groups)
+
+    @functools.cached_property
+    def column_ids(self) -> tuple[int, ...]:
+        return tuple(c.id for c in self.columns)
+
+    @functools.cached_property
+    def filter_columns(self) -> tuple[tuple[int, bool], ...]:
+        """(column id, whether a bloom filter can decide every filter on it) per column the
+        filters read (not `source`), for read-ahead."""
+        out: dict[int, bool] = {}
+        for group in self.groups:
+            for flt in group:
+                if flt.column.id != SOURCE_COLUMN:
+                    out[flt.column.id] = out.get(flt.column.id, True) and flt.op in BLOOM_OPS
+        return tuple(out.items())
 
 
 def make_spec(resolve: Callable[[Any], Column], all_columns: list[Column], *,

@@ -36,6 +36,13 @@ class ScanResult:
     columns: tuple[Column, ...]
     chunks: list[list[ColumnChunk]] = field(default_factory=list)  # per partition, per column
     state: int | None = None  # where a resumable scan continues (None: at the end)
+    # per entry of chunks: its arrays are gathered copies (not views of the mapped files),
+    # which to_arrow may join with their neighbours
+    copied: list[bool] = field(default_factory=list)
+
+    def add(self, chunks: list[ColumnChunk], copied: bool) -> None:
+        self.chunks.append(chunks)
+        self.copied.append(copied)
 
     @property
     def rows(self) -> int:
@@ -43,9 +50,10 @@ class ScanResult:
 
     def to_arrow(self) -> pa.Table:
         arrays, fields = [], []
+        runs = self._runs()
         for i, column in enumerate(self.columns):
             typ = arrow_type(column.type)
-            parts = [_arrow(chunk[i], typ) for chunk in self.chunks]
+            parts = [_arrow(_join([self.chunks[k][i] for k in run]), typ) for run in runs]
             nullable = column.type.is_sparse or any(p.null_count for p in parts)
             meta = {b"hyena.type": column.type.base.encode()} if column.type.is_int128 else None
             fields.append(pa.field(column.name, typ, nullable=nullable, metadata=meta))
@@ -72,6 +80,51 @@ class ScanResult:
                 values = np.ma.MaskedArray(values, mask=mask)
             out[column.name] = values
         return out
+
+
+    def _runs(self) -> list[list[int]]:
+        """Which entries of chunks become one Arrow chunk: consecutive small copied ones are
+        joined (a selective scan gathers a few rows from each of many partitions, and an Arrow
+        array per partition and column costs more than the copy), the rest stay apart (views
+        of the mapped files are handed out as they are)."""
+        runs: list[list[int]] = []
+        rows = size = 0  # of the last run
+        joinable = False
+        for k, chunks in enumerate(self.chunks):
+            n = len(chunks[0]) if chunks else 0
+            nbytes = max((c.values.nbytes for c in chunks), default=0)
+            small = k < len(self.copied) and self.copied[k] and n < _JOIN_ROWS
+            if small and joinable and rows + n <= _JOIN_ROWS and size + nbytes <= _JOIN_BYTES:
+                runs[-1].append(k)
+                rows, size = rows + n, size + nbytes
+            else:
+                runs.append([k])
+                rows, size = n, nbytes
+            joinable = small
+        return runs
+
+
+_JOIN_ROWS = 1 << 16
+_JOIN_BYTES = 1 << 28  # well inside Arrow's int32 string offsets
+
+
+def _join(chunks: list[ColumnChunk]) -> ColumnChunk:
+    """One chunk holding these chunks' rows in order."""
+    if len(chunks) == 1:
+        return chunks[0]
+    valid = None
+    if any(c.valid is not None for c in chunks):
+        valid = np.concatenate([c.valid if c.valid is not None else np.ones(len(c), bool)
+                                for c in chunks])
+    if chunks[0].offsets is None:
+        return ColumnChunk(np.concatenate([c.values for c in chunks]), None, valid)
+    pools, offsets, base = [], [np.zeros(1, np.int32)], 0
+    for c in chunks:
+        first, last = int(c.offsets[0]), int(c.offsets[-1])
+        pools.append(c.values[first:last])
+        offsets.append(c.offsets[1:] - np.int32(first - base))
+        base += last - first
+    return ColumnChunk(np.concatenate(pools), np.concatenate(offsets), valid)
 
 
 def _arrow(chunk: ColumnChunk, typ: pa.DataType) -> pa.Array:
