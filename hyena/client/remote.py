@@ -8,6 +8,8 @@ client, because the protocol has no aggregate request.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import uuid
 from collections import Counter
@@ -24,10 +26,10 @@ from hyena.errors import (ColumnExistsError, ColumnNameError, IndexExistsError,
                           InvalidDataError, InvalidScanError, RemoteError, ScanError,
                           UnknownColumnError)
 from hyena.protocol import messages as m
-from hyena.client.connection import Connection
+from hyena.client.connection import Connection, Pending
 from hyena.types import Column, ColumnType
 
-__all__ = ["RemoteDatabase", "connect"]
+__all__ = ["RemoteDatabase", "PendingAppend", "connect", "result_table"]
 
 _FILTER_OPS = {Op.LT: m.ScanComparison.LT, Op.LE: m.ScanComparison.LT_EQ,
                Op.EQ: m.ScanComparison.EQ, Op.GE: m.ScanComparison.GT_EQ,
@@ -94,26 +96,30 @@ class RemoteDatabase:
     # --- writing ---------------------------------------------------------------------------
 
     def append(self, source: int, ts: Any, columns: Mapping[Any, Any] | None = None, *,
-               durable: bool = False) -> int:
+               durable: bool = False, wait: bool = True) -> "int | PendingAppend":
+        """As `Database.append`. With `wait=False` the rows are validated and sent, and a
+        handle comes back at once: its `result()` is the row count (or raises what append
+        would), so the next batch can be prepared while the server stores this one."""
+        if durable and not wait:
+            raise ValueError("durable=True needs wait=True")
         batch = make_batch(source, ts, columns, self.column)
         block = {cv.column.id: _fragment(cv) for cv in batch.columns}
         message = m.InsertMessage(batch.ts, batch.source, tuple({k: v} for k, v in block.items())
                                   or ({},))
-        result = self._connection.request(m.Insert(message)).result
-        if isinstance(result, m.ApiError):
-            if result.kind in (m.ErrorKind.INCONSISTENT_DATA, m.ErrorKind.NO_DATA):
-                raise InvalidDataError(str(result.detail))
-            raise RemoteError(result.kind.name, str(result.detail))
+        pending = PendingAppend(self._connection.submit(m.Insert(message)))
+        if not wait:
+            return pending
+        rows = pending.result()
         if durable:
             self.flush()
-        return int(result)
+        return rows
 
     def append_arrow(self, source: int, table: pa.Table | pa.RecordBatch, *, ts: str = "ts",
-                     durable: bool = False) -> int:
+                     durable: bool = False, wait: bool = True) -> "int | PendingAppend":
         if ts not in table.column_names:
             raise InvalidDataError("table has no timestamp column", expected=ts)
         columns = {name: table.column(name) for name in table.column_names if name != ts}
-        return self.append(source, table.column(ts), columns, durable=durable)
+        return self.append(source, table.column(ts), columns, durable=durable, wait=wait)
 
     def flush(self) -> None:
         self._connection.request(m.Flush())
@@ -168,14 +174,35 @@ class RemoteDatabase:
                                             m.StreamConfig(row_limit, 0, state))
         return self._run(request, projection)
 
-    def scan_iter(self, *, row_limit: int = 1 << 20, **options: Any) -> Iterator[pa.Table]:
-        state = None
-        while True:
-            table, state = self.scan_chunk(row_limit=row_limit, state=state, **options)
-            if table.num_rows:
-                yield table
-            if state is None:
-                return
+    def scan_iter(self, *, row_limit: int = 1 << 20, min_ts: int = 0, max_ts: int = TS_END,
+                  sources: Iterable[int] | None = None, partitions: Iterable[Any] | None = None,
+                  columns: Iterable[Any] | None = None, filters: Any = None
+                  ) -> Iterator[pa.Table]:
+        """As `Database.scan_iter`. The next chunk is asked for as soon as a reply is
+        decoded, so the server reads it while this side builds the Arrow table of the last."""
+        if not isinstance(row_limit, int) or row_limit < 1:
+            raise InvalidScanError("row_limit must be a positive integer", row_limit=row_limit)
+        request, projection = self._request(min_ts, max_ts, sources, partitions, columns, filters,
+                                            m.StreamConfig(row_limit, 0, None))
+        pending = self._connection.submit(m.Scan(request))
+        try:
+            while True:
+                result = _scan_result(pending.result())
+                pending = None
+                state = result.stream_state
+                if state is not None:
+                    request = dataclasses.replace(request,
+                                                  stream=m.StreamConfig(row_limit, 0, state))
+                    pending = self._connection.submit(m.Scan(request))
+                table = result_table(result, projection)
+                if table.num_rows:
+                    yield table
+                if state is None:
+                    return
+        finally:
+            if pending is not None:  # left early: let the chunk asked for arrive first
+                with contextlib.suppress(Exception):
+                    pending.result()
 
     def count(self, *, min_ts: int = 0, max_ts: int = TS_END,
               sources: Iterable[int] | None = None, partitions: Iterable[Any] | None = None,
@@ -219,24 +246,13 @@ class RemoteDatabase:
 
     def _run(self, request: m.ScanRequest, projection: tuple[Column, ...]
              ) -> tuple[pa.Table, int | None]:
-        reply = self._connection.request(m.Scan(request))
-        result = reply.result
-        if isinstance(result, m.ApiError):
-            if result.kind == m.ErrorKind.INVALID_SCAN_REQUEST:
-                raise InvalidScanError(str(result.detail))
-            raise ScanError(str(result.detail))
-        by_id = {t.column_id: t for t in result.data}
-        rows = by_id[0].data.count if 0 in by_id and by_id[0].data is not None else 0
-        arrays, fields = [], []
-        for column in projection:
-            triple = by_id.get(column.id)
-            array = _arrow(triple.data if triple else None, column.type, rows)
-            meta = {b"hyena.type": column.type.base.encode()} if column.type.is_int128 else None
-            fields.append(pa.field(column.name, array.type,
-                                   nullable=column.type.is_sparse or array.null_count > 0,
-                                   metadata=meta))
-            arrays.append(array)
-        return pa.Table.from_arrays(arrays, schema=pa.schema(fields)), result.stream_state
+        result = _scan_result(self._connection.request(m.Scan(request)))
+        return result_table(result, projection), result.stream_state
+
+    @property
+    def connection(self) -> Connection:
+        """The session (its `ping()`, `bytes_sent`, `bytes_received`)."""
+        return self._connection
 
     def close(self) -> None:
         self._connection.close()
@@ -249,6 +265,49 @@ class RemoteDatabase:
 
     def __repr__(self) -> str:
         return f"<hyena.client.RemoteDatabase {self.url!r}>"
+
+
+class PendingAppend:
+    """An append sent and not yet acknowledged (`RemoteDatabase.append(..., wait=False)`)."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: Pending) -> None:
+        self._pending = pending
+
+    def result(self) -> int:
+        """The number of rows stored; raises InvalidDataError for data the server refused."""
+        result = self._pending.result().result
+        if isinstance(result, m.ApiError):
+            if result.kind in (m.ErrorKind.INCONSISTENT_DATA, m.ErrorKind.NO_DATA):
+                raise InvalidDataError(str(result.detail))
+            raise RemoteError(result.kind.name, str(result.detail))
+        return int(result)
+
+
+def _scan_result(reply: m.ScanReply) -> m.ScanResult:
+    result = reply.result
+    if isinstance(result, m.ApiError):
+        if result.kind == m.ErrorKind.INVALID_SCAN_REQUEST:
+            raise InvalidScanError(str(result.detail))
+        raise ScanError(str(result.detail))
+    return result
+
+
+def result_table(result: m.ScanResult, projection: tuple[Column, ...]) -> pa.Table:
+    """A scan reply as the Arrow table the embedded engine gives for the same projection."""
+    by_id = {t.column_id: t for t in result.data}
+    rows = by_id[0].data.count if 0 in by_id and by_id[0].data is not None else 0
+    arrays, fields = [], []
+    for column in projection:
+        triple = by_id.get(column.id)
+        array = _arrow(triple.data if triple else None, column.type, rows)
+        meta = {b"hyena.type": column.type.base.encode()} if column.type.is_int128 else None
+        fields.append(pa.field(column.name, array.type,
+                               nullable=column.type.is_sparse or array.null_count > 0,
+                               metadata=meta))
+        arrays.append(array)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _wire_groups(group: tuple[Filter, ...]) -> list[tuple[m.ScanFilter, ...]]:
@@ -289,16 +348,30 @@ def _arrow(fragment: m.Fragment | None, ctype: ColumnType, rows: int) -> pa.Arra
         return pa.nulls(rows, typ)
     count = fragment.count
     if fragment.type.is_string:
-        offsets = np.ascontiguousarray(fragment.offsets, dtype=np.int64)
-        dense = pa.Array.from_buffers(pa.large_string(), count,
-                                      [None, pa.py_buffer(offsets),
-                                       pa.py_buffer(fragment.values)]).cast(pa.string())
+        dense = _strings(fragment.offsets, fragment.values, count)
     else:
         dense = pa.Array.from_buffers(typ, count, [None, pa.py_buffer(
             np.ascontiguousarray(fragment.values))])
     if fragment.index is None:
         return dense
-    # spread the values to their rows; the others are null
-    positions = np.full(rows, -1, dtype=np.int64)
-    positions[fragment.index.astype(np.int64)] = np.arange(count)
-    return dense.take(pa.array(positions, mask=positions < 0))
+    index = fragment.index.astype(np.intp)
+    if fragment.type.is_string:  # spread the strings to their rows; the others are null
+        positions = np.full(rows, -1, dtype=np.int64)
+        positions[index] = np.arange(count)
+        return dense.take(pa.array(positions, mask=positions < 0))
+    values = np.zeros(rows, dtype=fragment.values.dtype)  # numbers: scatter, and a bitmap
+    values[index] = fragment.values
+    present = np.zeros(rows, dtype=bool)
+    present[index] = True
+    bitmap = np.packbits(present, bitorder="little")
+    return pa.Array.from_buffers(typ, rows, [pa.py_buffer(bitmap), pa.py_buffer(values)])
+
+
+def _strings(offsets: np.ndarray, data: np.ndarray, count: int) -> pa.Array:
+    """An Arrow `string` array on the decoded buffers (no copy when the offsets are int32)."""
+    if offsets.dtype == np.int32:
+        return pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets),
+                                                          pa.py_buffer(data)])
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    return pa.Array.from_buffers(pa.large_string(), count, [None, pa.py_buffer(offsets),
+                                                            pa.py_buffer(data)]).cast(pa.string())

@@ -5,6 +5,9 @@ Fragments of type 21 (nullable strings) exist only for clients that asked for ex
 """
 from __future__ import annotations
 
+import functools
+import struct
+
 import numpy as np
 
 from hyena.errors import DecodeError
@@ -16,10 +19,15 @@ __all__ = [
     "encode_control_request", "decode_control_request", "encode_control_reply",
     "decode_control_reply", "encode_peer_request", "decode_peer_request", "encode_peer_reply",
     "decode_peer_reply", "encode_request", "decode_request", "encode_reply", "decode_reply",
-    "encode_fragment", "decode_fragment",
+    "encode_fragment", "decode_fragment", "request_writer", "reply_writer",
+    "encode_request_message", "encode_response_message",
 ]
 
+_REQUEST_HEADER = struct.Struct("<IQBQ")  # PeerRequest::Request(id, Some(len ...))
+_RESPONSE_HEADER = struct.Struct("<IQIBQ")  # PeerReply::Response(id, Ok(Some(len ...)))
+_COLUMN_HEAD = struct.Struct("<IQQ")  # a catalog column: BlockType, id, name length
 _WIRE_TYPES = 21  # BlockType 0..20 on the wire; 21 (nullable string) is our extension
+_COLUMN_TYPES = tuple(ColumnType(t) for t in range(_WIRE_TYPES + 1))
 _INT_TYPES = ("i8", "i16", "i32", "i64", "i128", "u8", "u16", "u32", "u64", "u128")
 
 
@@ -79,7 +87,19 @@ def encode_peer_request(msg: object) -> bytes:
     return w.getvalue()
 
 
-def decode_peer_request(data: bytes) -> object:
+def encode_request_message(message_id: int, request: m.Request) -> bytes:
+    """`PeerRequest(message_id, encode_request(request))`, with one copy of the payload."""
+    w = request_writer(request)
+    return w.getvalue(_REQUEST_HEADER.pack(0, message_id, 1, w.size))
+
+
+def decode_peer_request(data: bytes | memoryview) -> object:
+    """The payload of a Request is a view of `data` (not a copy)."""
+    if type(data) is bytes and len(data) >= _REQUEST_HEADER.size:  # the common case, at once
+        tag, message_id, some, n = _REQUEST_HEADER.unpack_from(data)
+        if tag == 0 and some == 1 and n <= len(data) - _REQUEST_HEADER.size:
+            start = _REQUEST_HEADER.size
+            return m.PeerRequest(message_id, memoryview(data)[start:start + n])
     r = Reader(data)
     tag = r.tag("PeerRequest", 4)
     if tag == 0:
@@ -107,7 +127,20 @@ def encode_peer_reply(msg: object) -> bytes:
     return w.getvalue()
 
 
-def decode_peer_reply(data: bytes) -> object:
+def encode_response_message(message_id: int, reply: bytes | Writer) -> bytes:
+    """`PeerResponse(message_id, Ok(Some(reply)))`; an unjoined reply (a Writer) is copied once."""
+    if isinstance(reply, Writer):
+        return reply.getvalue(_RESPONSE_HEADER.pack(0, message_id, 0, 1, reply.size))
+    return b"".join([_RESPONSE_HEADER.pack(0, message_id, 0, 1, len(reply)), reply])
+
+
+def decode_peer_reply(data: bytes | memoryview) -> object:
+    """The payload of a Response is a view of `data` (not a copy)."""
+    if type(data) is bytes and len(data) >= _RESPONSE_HEADER.size:  # the common case, at once
+        tag, message_id, result, some, n = _RESPONSE_HEADER.unpack_from(data)
+        if tag == 0 and result == 0 and some == 1 and n <= len(data) - _RESPONSE_HEADER.size:
+            start = _RESPONSE_HEADER.size
+            return m.PeerResponse(message_id, memoryview(data)[start:start + n])
     r = Reader(data)
     if r.tag("PeerReply", 2) == 1:
         return m.ServerKeepAlive()
@@ -127,7 +160,7 @@ def _optional_bytes(w: Writer, payload: bytes | None) -> None:
 def _read_optional_bytes(r: Reader) -> bytes | None:
     if not r.option("payload"):
         return None
-    return r.raw(r.length("payload", 1), "payload")
+    return r.view(r.length("payload", 1), "payload")
 
 
 # --- fragments ---------------------------------------------------------------------------------
@@ -144,7 +177,7 @@ def encode_fragment(w: Writer, fragment: m.Fragment) -> None:
 
 
 def decode_fragment(r: Reader, extensions: bool = True) -> m.Fragment:
-    ctype = ColumnType(r.tag("Fragment", _WIRE_TYPES + (1 if extensions else 0)))
+    ctype = _COLUMN_TYPES[r.tag("Fragment", _WIRE_TYPES + (1 if extensions else 0))]
     if ctype.is_string:
         offsets, values = r.strings("string fragment")
     else:
@@ -176,6 +209,11 @@ def _read_filter_val(r: Reader) -> m.FilterVal:
 
 
 def encode_request(msg: m.Request) -> bytes:
+    return request_writer(msg).getvalue()
+
+
+def request_writer(msg: m.Request) -> Writer:
+    """The request encoded but not yet joined (see encode_request_message)."""
     w = Writer()
     w.tag(msg.TAG)
     if isinstance(msg, m.Insert):
@@ -216,7 +254,7 @@ def encode_request(msg: m.Request) -> bytes:
     elif isinstance(msg, m.AddColumnIndex):
         w.u64(msg.column_id)
         w.tag(msg.index_type)
-    return w.getvalue()
+    return w
 
 
 def decode_request(data: bytes, extensions: bool = True) -> m.Request:
@@ -296,21 +334,56 @@ def _read_result_u64(r: Reader) -> int | m.ApiError:
 def _columns(w: Writer, columns: tuple[m.ReplyColumn, ...]) -> None:
     w.u64(len(columns))
     for col in columns:
-        w.tag(int(col.type))
-        w.u64(col.id)
-        w.string(col.name)
+        name = col.name.encode("utf-8")
+        w.raw(_COLUMN_HEAD.pack(int(col.type), col.id, len(name)))
+        w.raw(name)
+
+
+@functools.lru_cache(maxsize=16)
+def _listing(data: bytes, extensions: bool) -> m.ListColumnsReply:
+    """A catalog listing, decoded once per distinct listing: clients ask for it again and
+    again, and decoding a column costs more than comparing the bytes (replies are immutable,
+    so the same one can be handed out each time)."""
+    r = Reader(data)
+    r.pos = 4  # the Reply tag, read by the caller
+    return m.ListColumnsReply(_read_columns(r, extensions))
 
 
 def _read_columns(r: Reader, extensions: bool) -> tuple[m.ReplyColumn, ...]:
+    """Catalog listings are read often (a round trip's worth of time): one unpack per column,
+    the checks of Reader.tag/length/string inlined."""
+    limit = _WIRE_TYPES + (1 if extensions else 0)
+    data, size = r.data, r.size
     out = []
     for _ in range(r.length("columns", 20)):
-        ctype = ColumnType(r.tag("BlockType", _WIRE_TYPES + (1 if extensions else 0)))
-        out.append(m.ReplyColumn(ctype, r.u64("column id"), r.string("column name")))
+        pos = r.pos
+        if size - pos < _COLUMN_HEAD.size:
+            r.tag("BlockType", limit)  # raises where the message ends
+            r.u64("column id")
+            r.u64("column name")
+        tag, column_id, n = _COLUMN_HEAD.unpack_from(data, pos)
+        if tag >= limit:
+            raise DecodeError("unknown variant of BlockType", offset=pos, tag=tag)
+        pos += _COLUMN_HEAD.size
+        if n > size - pos:
+            raise DecodeError("column name claims more elements than the message holds",
+                              offset=pos - 8, length=n, left=size - pos)
+        try:
+            name = str(data[pos:pos + n], "utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError("column name is not valid UTF-8", offset=pos + exc.start) from None
+        r.pos = pos + n
+        out.append(m.ReplyColumn(_COLUMN_TYPES[tag], column_id, name))
     return tuple(out)
 
 
 def encode_reply(msg: m.Reply, legacy_errors: bool = False) -> bytes:
     """`legacy_errors`: number SerializeError 7 and Other 8 as the Kotlin client does."""
+    return reply_writer(msg, legacy_errors).getvalue()
+
+
+def reply_writer(msg: m.Reply, legacy_errors: bool = False) -> Writer:
+    """The reply encoded but not yet joined (see encode_response_message)."""
     w = Writer()
     tag = msg.TAG
     if legacy_errors and isinstance(msg, (m.SerializeErrorReply, m.OtherReply)):
@@ -346,14 +419,14 @@ def encode_reply(msg: m.Reply, legacy_errors: bool = False) -> bytes:
             w.string(part.location)
     elif isinstance(msg, m.SerializeErrorReply):
         w.string(msg.text)
-    return w.getvalue()
+    return w
 
 
-def decode_reply(data: bytes, extensions: bool = True) -> m.Reply:
+def decode_reply(data: bytes | memoryview, extensions: bool = True) -> m.Reply:
     r = Reader(data)
     tag = r.tag("Reply", 10)
     if tag == 0:
-        return m.ListColumnsReply(_read_columns(r, extensions))
+        return _listing(bytes(data), extensions)
     if tag in (1, 4, 7):
         cls = {1: m.InsertReply, 4: m.AddColumnReply, 7: m.AddColumnIndexReply}[tag]
         return cls(_read_result_u64(r))
@@ -363,7 +436,7 @@ def decode_reply(data: bytes, extensions: bool = True) -> m.Reply:
         triples = []
         for _ in range(r.length("scan result columns", 13)):
             column_id = r.u64("column id")
-            ctype = ColumnType(r.tag("BlockType", _WIRE_TYPES + (1 if extensions else 0)))
+            ctype = _COLUMN_TYPES[r.tag("BlockType", _WIRE_TYPES + (1 if extensions else 0))]
             data_ = decode_fragment(r, extensions) if r.option("fragment") else None
             triples.append(m.DataTriple(column_id, ctype, data_))
         state = r.u64("stream state") if r.option("stream state") else None

@@ -105,8 +105,8 @@ class ServerKeepAlive:
 @dataclass(frozen=True, eq=False)
 class Fragment:
     """Values of one column: numeric `values` (numpy, the type's dtype; 128-bit as V16) or,
-    for strings, `offsets` (int64, n + 1) into `values` (uint8 UTF-8 bytes); sparse types
-    add `index` (uint32 row of each value)."""
+    for strings, `offsets` (n + 1, int32 or int64) into `values` (uint8 UTF-8 bytes); sparse
+    types add `index` (uint32 row of each value)."""
 
     type: ColumnType
     values: np.ndarray

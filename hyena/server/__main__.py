@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot open %s: %s", args.data_directory, exc)
         return 1
     if not args.no_warm_up:
-        log.info("kernels ready in %.1f s", hyena.warm_up())
+        from hyena.protocol.warmup import warm_up as warm_up_wire
+        log.info("kernels ready in %.1f s", hyena.warm_up() + warm_up_wire())
     handler = Handler(db, legacy_errors=args.legacy_errors)
     server = SessionServer(config, handler.handle)
     try:

@@ -1,4 +1,5 @@
-"""API requests -> engine calls -> API replies. Pure of sockets: bytes in, bytes out.
+"""API requests -> engine calls -> API replies. Pure of sockets: bytes in, encoded reply out
+(a Writer, joined once with its envelope by the session: see codec.encode_response_message).
 
 Every request gets exactly one reply, and a bad request gets the error variant the protocol
 defines for it (never a crash): see docs/protocol.md for the checks and where we differ from
@@ -20,6 +21,7 @@ from hyena.errors import (ColumnExistsError, ColumnNameError, DecodeError, Hyena
                           UnknownColumnError)
 from hyena.protocol import codec
 from hyena.protocol import messages as m
+from hyena.protocol.bincode import Writer
 from hyena.server.results import scan_result, wire_type
 from hyena.types import MAX_TIMESTAMP, SOURCE_COLUMN, TS_COLUMN
 
@@ -41,15 +43,30 @@ class Handler:
         self.db = db
         self.compact = compact or db.flush
         self.legacy_errors = legacy_errors
+        # extensions -> (the catalog's columns, their ListColumns reply encoded): a listing
+        # is asked for often and changes only when a column is added
+        self._listings: dict[bool, tuple[tuple, Writer]] = {}
 
-    def handle(self, payload: bytes, extensions: bool = False) -> bytes:
+    def handle(self, payload: bytes | memoryview, extensions: bool = False) -> Writer:
         try:
             request = codec.decode_request(payload, extensions)
         except DecodeError as exc:
             reply: m.Reply = m.SerializeErrorReply(str(exc))
         else:
+            if isinstance(request, m.ListColumns):
+                return self._listing(extensions)
             reply = self.dispatch(request, extensions)
-        return codec.encode_reply(reply, self.legacy_errors)
+        return codec.reply_writer(reply, self.legacy_errors)
+
+    def _listing(self, extensions: bool) -> Writer:
+        """The encoded ListColumns reply, from the cache while the catalog is unchanged."""
+        columns = tuple(self.db.columns)
+        cached = self._listings.get(extensions)
+        if cached is None or cached[0] != columns:
+            reply = self.dispatch(m.ListColumns(), extensions)
+            cached = (columns, codec.reply_writer(reply, self.legacy_errors))
+            self._listings[extensions] = cached
+        return cached[1]
 
     def dispatch(self, request: m.Request, extensions: bool) -> m.Reply:
         try:
@@ -211,11 +228,15 @@ def _filter(flt: m.ScanFilter, known: dict, out: list) -> str | None:
 def _engine_values(fragment: m.Fragment) -> Any:
     ctype = fragment.type
     if ctype.is_string:
-        values = pa.Array.from_buffers(pa.large_binary(), fragment.count,
-                                       [None, pa.py_buffer(np.ascontiguousarray(
-                                           fragment.offsets, dtype=np.int64)),
+        # binary, not string: the engine checks the UTF-8 (as the decoder did); a cast to
+        # string would check it a third time
+        offsets = fragment.offsets
+        if offsets.dtype != np.int32:
+            offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        values = pa.Array.from_buffers(pa.binary() if offsets.dtype == np.int32 else
+                                       pa.large_binary(), fragment.count,
+                                       [None, pa.py_buffer(offsets),
                                         pa.py_buffer(fragment.values)])
-        values = values.cast(pa.large_string())  # the decoder validated the UTF-8
     else:
         values = fragment.values
     if ctype.is_sparse:

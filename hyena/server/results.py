@@ -5,6 +5,10 @@ whole result. A dense column that has no value in some rows (rows appended befor
 goes out in the sparse variant of its type; a column without any value in the result as None.
 Without extensions, a nullable string column is a StringDense column with empty strings for
 its nulls (the only string type original clients know).
+
+Fragments are views of the Arrow buffers (the engine's result points into the mapped blocks),
+so the only copy of the data is the one into the reply message: no concatenation of a
+single-chunk column, no cast of string offsets, validity read from the bitmap.
 """
 from __future__ import annotations
 
@@ -31,7 +35,8 @@ def scan_result(table: pa.Table, projection: list[Column], state: int | None,
     triples = []
     for column, name in zip(projection, table.column_names):
         typ = wire_type(column.type, extensions)
-        array = table.column(name).combine_chunks()
+        chunked = table.column(name)
+        array = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
         triples.append(m.DataTriple(column.id, typ, _fragment(array, typ)))
     return m.ScanResult(tuple(triples), state)
 
@@ -47,26 +52,40 @@ def _fragment(array: pa.Array, typ: ColumnType) -> m.Fragment | None:
         values, offsets = _values(array, typ)
         return m.Fragment(typ, values, None, offsets)
     sparse = typ.sparse
-    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    valid = _validity(array)
     index = np.flatnonzero(valid).astype(np.uint32)
-    values, offsets = _values(pc.filter(array, pa.array(valid)), sparse)
+    if typ.is_string:  # compacting strings: Arrow does it
+        values, offsets = _values(array.filter(pa.array(valid)), sparse)
+    else:
+        values = _values(array, sparse)[0][valid]
+        offsets = None
     return m.Fragment(sparse, values, index, offsets)
 
 
+def _validity(array: pa.Array) -> np.ndarray:
+    """Bool per row: has a value."""
+    bitmap = array.buffers()[0]
+    if bitmap is None or array.null_count == 0:
+        return np.ones(len(array), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[array.offset:array.offset + len(array)].view(bool)
+
+
 def _values(array: pa.Array, typ: ColumnType) -> tuple[np.ndarray, np.ndarray | None]:
-    """(values, offsets) in the Fragment layout of `typ`."""
+    """(values, offsets) in the Fragment layout of `typ`, as views of the Arrow buffers
+    (string offsets as Arrow has them, 32 or 64 bits; null slots hold whatever is there)."""
     n = len(array)
+    buffers = array.buffers()
     if typ.is_string:
-        array = array.cast(pa.large_string())
-        offsets = np.frombuffer(array.buffers()[1], dtype=np.int64, count=n + 1,
-                                offset=array.offset * 8)
-        data = array.buffers()[2]
-        pool = np.frombuffer(data, dtype=np.uint8) if data is not None else \
+        width = 8 if pa.types.is_large_string(array.type) or \
+            pa.types.is_large_binary(array.type) else 4
+        offsets = np.frombuffer(buffers[1], dtype=np.int64 if width == 8 else np.int32,
+                                count=n + 1, offset=array.offset * width)
+        pool = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else \
             np.empty(0, np.uint8)
         return pool, offsets
-    if typ.is_int128:
-        if n == 0:
-            return np.empty(0, dtype="V16"), None
-        return np.frombuffer(array.buffers()[1], dtype="V16", count=n,
-                             offset=array.offset * 16), None
-    return array.to_numpy(zero_copy_only=False).astype(typ.dtype, copy=False), None
+    dtype = np.dtype("V16") if typ.is_int128 else typ.dtype
+    if n == 0 or buffers[1] is None:
+        return np.empty(0, dtype=dtype), None
+    return np.frombuffer(buffers[1], dtype=dtype, count=n,
+                         offset=array.offset * dtype.itemsize), None

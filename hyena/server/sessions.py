@@ -1,9 +1,10 @@
 """The socket side of the server: one control socket (REP) handing out sessions, and one PAIR
 socket per session, as nanomsg-multi did for the original server.
 
-Each session has a receiving thread, which answers KeepAlive and Abort at once, and a worker
-thread, which executes that session's requests in order; sessions run in parallel (the numba
-kernels release the GIL), so a long scan of one client does not hold up another's inserts.
+Each session has two threads: one reads its socket and answers KeepAlive and Abort at once,
+the other runs that session's requests in order (the two swap roles so that a request is run
+by the thread that read it); sessions run in parallel (the numba kernels release the GIL), so
+a long scan of one client does not hold up another's inserts.
 A session that sends nothing for `session_timeout` seconds is closed by the collector, which
 looks every `gc_interval` seconds (30 s and 60 s, as the original).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import grp
 import logging
 import os
-import queue
+import collections
 import socket
 import threading
 import time
@@ -25,6 +26,8 @@ import pynng
 from hyena.errors import DecodeError
 from hyena.protocol import codec
 from hyena.protocol import messages as m
+from hyena.protocol.bincode import Writer
+from hyena.protocol.transport import receive
 
 __all__ = ["ServerConfig", "SessionServer"]
 
@@ -68,6 +71,18 @@ class ServerConfig:
 
 
 class Session:
+    """One client's PAIR socket, served by two threads.
+
+    The reading thread answers KeepAlive, Abort and bad envelopes at once and runs a request
+    itself when none is running, without waking anyone: thread switches (the GIL changing
+    hands) cost more than a small request. The other thread looks every TAKEOVER seconds
+    whether a request has been running that long, and if so takes over the socket, so that
+    KeepAlive and Abort are answered during long requests too. Requests read while one runs
+    are queued and run in order by the running thread.
+    """
+
+    TAKEOVER = 0.05  # seconds
+
     def __init__(self, server: "SessionServer", connection_id: int, sock: pynng.Pair0, url: str,
                  path: Path | None, extensions: bool) -> None:
         self.server = server
@@ -77,34 +92,77 @@ class Session:
         self.path = path
         self.extensions = extensions
         self.last_received = time.monotonic()
-        self.jobs: queue.Queue = queue.Queue()
         self.closed = threading.Event()
         self._send_lock = threading.Lock()
-        self.receiver = threading.Thread(target=self._receive, name=f"hyena-session-{self.id}",
-                                         daemon=True)
-        self.worker = threading.Thread(target=self._work, name=f"hyena-worker-{self.id}",
-                                       daemon=True)
+        self._turn = threading.Condition()  # guards the five below
+        self._reader: threading.Thread | None = None  # holds the socket
+        self._runner: threading.Thread | None = None  # runs requests
+        self._run_started = 0.0  # when the runner started its current request
+        self._queue: collections.deque = collections.deque()  # read, not yet run
+        self._ending = False  # no more requests are read (CloseConnection, stop, close)
+        self._threads = [threading.Thread(target=self._serve, daemon=True,
+                                          name=f"hyena-session-{self.id}-{k}") for k in (1, 2)]
 
     def start(self) -> None:
-        self.receiver.start()
-        self.worker.start()
+        for thread in self._threads:
+            thread.start()
 
     def send(self, reply: object) -> None:
+        self.send_bytes(codec.encode_peer_reply(reply))
+
+    def send_bytes(self, data: bytes) -> None:
         try:
             with self._send_lock:
-                self.sock.send(codec.encode_peer_reply(reply))
+                self.sock.send(data)
         except pynng.NNGException as exc:
             log.info("session %d: cannot send (%s); closing it", self.id, exc)
             self.close()
 
-    def _receive(self) -> None:
-        while not self.closed.is_set():
+    def _serve(self) -> None:
+        me = threading.current_thread()
+        while self._take_socket(me):
+            job = self._read_request()
+            with self._turn:
+                if self._reader is me:
+                    self._reader = None
+                if job is None:
+                    self._ending = True
+                    self._turn.notify_all()
+                    if self._runner is not None:
+                        return  # the running thread closes after the requests queued
+                elif self._runner is not None:
+                    self._queue.append(job)
+                    continue
+                else:
+                    self._runner, self._run_started = me, time.monotonic()
+                    self._reader = me  # and keeps the socket: nobody needs waking
+            if job is None:
+                self.close()
+                return
+            self._run(job)
+
+    def _take_socket(self, me: threading.Thread) -> bool:
+        """Become the reader: at once if nobody reads or it is us (back from a request), or
+        when the reader has been running a request for TAKEOVER s. False: the session ended."""
+        with self._turn:
+            while not self._ending:
+                busy = self._reader is not None and self._reader is self._runner
+                if self._reader is None or self._reader is me or \
+                        (busy and time.monotonic() - self._run_started >= self.TAKEOVER):
+                    self._reader = me
+                    return True
+                self._turn.wait(self.TAKEOVER)
+            return False
+
+    def _read_request(self) -> tuple[int, memoryview] | None:
+        """Read until a request comes (its id and payload); None when the session ends."""
+        while not self._ending:
             try:
-                data = self.sock.recv_msg().bytes
+                data = receive(self.sock)
             except pynng.Timeout:
                 continue
             except pynng.NNGException:
-                break
+                return None
             self.last_received = time.monotonic()
             try:
                 message = codec.decode_peer_request(data)
@@ -112,34 +170,61 @@ class Session:
                 log.info("session %d: undecodable envelope: %s", self.id, exc)
                 self.send(m.PeerResponse(0, m.PeerError.SERIALIZATION))
                 continue
-            if isinstance(message, m.PeerKeepAlive):
+            if isinstance(message, m.PeerRequest):
+                if message.payload is not None:
+                    return message.message_id, message.payload
+                self.send(m.PeerResponse(message.message_id, m.PeerError.BAD_MESSAGE))
+            elif isinstance(message, m.PeerKeepAlive):
                 self.send(m.ServerKeepAlive())
             elif isinstance(message, m.PeerAbort):
                 self.send(m.PeerResponse(message.message_id, None))
-            elif isinstance(message, m.PeerClose):
-                self.jobs.put(None)  # replies already queued go out first
-                return
-            elif message.payload is None:
-                self.send(m.PeerResponse(message.message_id, m.PeerError.BAD_MESSAGE))
-            else:
-                self.jobs.put((message.message_id, message.payload))
-        self.jobs.put(None)
+            else:  # CloseConnection: replies still due go out first
+                return None
+        return None
 
-    def _work(self) -> None:
+    def _run(self, job: tuple[int, memoryview]) -> None:
+        """Run `job`, then whatever was queued meanwhile; close if the session ended."""
         while True:
-            job = self.jobs.get()
-            if job is None:
-                break
             message_id, payload = job
-            reply = self.server.handle(payload, self.extensions)
-            self.send(m.PeerResponse(message_id, reply))
-        self.close()
+            try:
+                reply = self.server.handle(payload, self.extensions)
+                message = codec.encode_response_message(message_id, reply)
+            except Exception:  # a broken handler must not leave the session without a runner
+                log.exception("session %d: request %d failed", self.id, message_id)
+                message = codec.encode_peer_reply(m.PeerResponse(message_id,
+                                                                 m.PeerError.UNKNOWN))
+            self.send_bytes(message)
+            with self._turn:
+                if not self._queue or self.closed.is_set():
+                    self._runner = None
+                    ending = self._ending
+                    if ending:
+                        self._turn.notify_all()  # finish() waits for this
+                    break
+                job = self._queue.popleft()
+                self._run_started = time.monotonic()
+        if ending:
+            self.close()
+
+    def finish(self, timeout: float) -> None:
+        """Stop reading; wait (up to `timeout` s) for the requests already read to be run."""
+        deadline = time.monotonic() + timeout
+        with self._turn:
+            self._ending = True
+            self._turn.notify_all()
+            while self._runner is not None and not self.closed.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._turn.wait(left)
 
     def close(self) -> None:
-        if self.closed.is_set():
-            return
-        self.closed.set()
-        self.jobs.put(None)
+        with self._turn:
+            if self.closed.is_set():
+                return
+            self.closed.set()
+            self._ending = True
+            self._turn.notify_all()
         self.sock.close()
         if self.path is not None:
             _unlink(self.path)
@@ -147,9 +232,11 @@ class Session:
 
 
 class SessionServer:
-    """Control socket + sessions; `handle(payload, extensions) -> reply bytes` does the work."""
+    """Control socket + sessions; `handle(payload, extensions) -> encoded reply` (bytes or an
+    unjoined Writer) does the work."""
 
-    def __init__(self, config: ServerConfig, handle: Callable[[bytes, bool], bytes]) -> None:
+    def __init__(self, config: ServerConfig,
+                 handle: Callable[[memoryview, bool], bytes | Writer]) -> None:
         self.config = config
         self.handle = handle
         self.sessions: dict[int, Session] = {}
@@ -178,7 +265,7 @@ class SessionServer:
     def _serve_control(self) -> None:
         while not self._stop.is_set():
             try:
-                data = self._control.recv_msg().bytes
+                data = receive(self._control)
             except pynng.Timeout:
                 continue
             except pynng.NNGException:
@@ -265,11 +352,9 @@ class SessionServer:
             self._control.close()
         with self._lock:
             sessions = list(self.sessions.values())
-        for session in sessions:
-            session.jobs.put(None)  # after the requests already received
         deadline = time.monotonic() + grace
         for session in sessions:
-            session.worker.join(max(0.0, deadline - time.monotonic()))
+            session.finish(max(0.0, deadline - time.monotonic()))
             session.close()
         if self.config.transport == "ipc":
             _unlink(Path(self.config.ipc_path))

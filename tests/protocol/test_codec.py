@@ -164,3 +164,70 @@ def test_big_fragments_round_trip():
     assert len(message) > 2 * 8 * 131072
     decoded = c.decode_request(message)
     assert np.array_equal(decoded.message.columns[0][2].values, values)
+
+
+@PROPERTY
+@given(ps.requests, ps.replies, st.integers(0, 2**64 - 1))
+def test_one_pass_envelopes_equal_the_layered_encoding(request, reply, message_id):
+    """The fast paths (envelope and payload joined once, headers unpacked at once) give the
+    bytes and values of the layer-by-layer encoding."""
+    layered = c.encode_peer_request(m.PeerRequest(message_id, c.encode_request(request)))
+    assert c.encode_request_message(message_id, request) == layered
+    decoded = c.decode_peer_request(layered)
+    assert decoded == m.PeerRequest(message_id, c.encode_request(request))
+    assert c.decode_request(decoded.payload) == request  # from a view of the message
+    layered = c.encode_peer_reply(m.PeerResponse(message_id, c.encode_reply(reply)))
+    for encoded in (c.reply_writer(reply), c.encode_reply(reply)):
+        assert c.encode_response_message(message_id, encoded) == layered
+    assert c.decode_reply(c.decode_peer_reply(layered).result) == reply
+
+
+def test_envelope_fast_path_leaves_odd_messages_to_the_checked_path():
+    request = c.encode_request_message(7, m.ListColumns())
+    assert c.decode_peer_request(request + b"trailing") == c.decode_peer_request(request)
+    with pytest.raises(DecodeError, match="payload claims more"):
+        c.decode_peer_request(request[:-1])  # claims one byte more than there is
+    none = c.encode_peer_request(m.PeerRequest(7, None)) + bytes(20)
+    assert c.decode_peer_request(none) == m.PeerRequest(7, None)
+    error = c.encode_peer_reply(m.PeerResponse(9, m.PeerError.BAD_MESSAGE)) + bytes(20)
+    assert c.decode_peer_reply(error) == m.PeerResponse(9, m.PeerError.BAD_MESSAGE)
+
+
+def test_catalog_listings_are_decoded_once_and_checked():
+    reply = m.ListColumnsReply((m.ReplyColumn(T.U16_DENSE, 2, "port"),
+                                m.ReplyColumn(T.STRING_SPARSE, 3, "note")))
+    data = c.encode_reply(reply)
+    first = c.decode_reply(data)
+    assert first == reply and c.decode_reply(memoryview(data)) is first
+    with pytest.raises(DecodeError):
+        c.decode_reply(data, extensions=False)  # type 21 without extensions
+    with pytest.raises(DecodeError, match="not valid UTF-8"):
+        c.decode_reply(data[:-4] + b"\xff\xfe\xfd\xfc")
+    with pytest.raises(DecodeError, match="claims more"):
+        c.decode_reply(data[:30])
+    cut = h("00000000 0200000000000000 06000000 0200000000000000 1900000000000000") + \
+        b"p" * 25 + bytes(10)  # the second column's header is cut off
+    with pytest.raises(DecodeError, match="ends inside"):
+        c.decode_reply(cut)
+
+
+def test_string_vectors_share_one_pool_and_use_arrow_offsets():
+    words = [m.Fragment(T.STRING_DENSE, np.frombuffer(text.encode(), np.uint8), None,
+                        np.array(bounds)) for text, bounds in
+             (("onetwothree", [0, 3, 6, 11]), ("", [0, 0, 0]), ("xyz", [0, 3]))]
+    message = c.encode_request(m.Insert(m.InsertMessage(
+        np.array([1, 2, 3], np.uint64), 1, ({2 + k: f for k, f in enumerate(words)},))))
+    decoded = c.decode_request(memoryview(message)).message.columns[0]
+    assert [decoded[2 + k].strings() for k in range(3)] == [w.strings() for w in words]
+    assert all(f.offsets.dtype == np.int32 for f in decoded.values())
+    assert decoded[4].values.base is decoded[2].values.base  # one allocation per message
+
+
+def test_writer_keeps_arrays_and_views_until_it_joins():
+    w = Writer()
+    values = np.arange(3, dtype=np.uint16)
+    w.array(values, np.uint16)
+    w.raw(memoryview(b"ab"))
+    w.raw(bytearray(b"cd"))  # mutable: copied now
+    assert w.size == 8 + 6 + 4
+    assert w.getvalue(b"H") == b"H" + (3).to_bytes(8, "little") + values.tobytes() + b"abcd"

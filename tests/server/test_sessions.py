@@ -10,7 +10,9 @@ import numpy as np
 import pynng
 import pytest
 
+import hyena
 from hyena.client import connect
+from hyena.protocol.warmup import warm_up as warm_up_wire
 from hyena.protocol import codec
 from hyena.protocol import messages as m
 from hyena.types import ColumnType as T
@@ -34,6 +36,9 @@ def call(sock: pynng.Pair0, message_id: int, request: m.Request) -> m.Reply:
 
 @pytest.fixture
 def fast_gc_server(tmp_path):
+    # sessions time out after 1 s: load the client's kernels now, not during the test
+    hyena.warm_up()
+    warm_up_wire()
     live = start_server(tmp_path, "ipc", "--session-timeout", "1", "--gc-interval", "0.3",
                         "-P", "640", "-u", "1234", "-g", "4321")
     yield live
