@@ -89,6 +89,8 @@ class CaptureDaemon:
                 sockets.close()  # the workers hold their own copies now
         self.writer = Writer(self.db, self._pipes, self.counters, cfg.flush_interval)
         self.writer.start()
+        if not self.writer.wait_ready(120):  # workers load their decoding kernels first
+            log.warning("capture workers are still starting; packets queue meanwhile")
         self.maintenance = Maintenance(self.db, MaintenanceSettings.from_config(cfg),
                                        self.counters)
         self.maintenance.start()

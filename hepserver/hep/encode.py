@@ -2,6 +2,7 @@
 made by independent encoders (hep-js, real agents) so this is not the only reference."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 
@@ -12,6 +13,11 @@ def chunk(ctype: int, value: bytes, vendor: int = 0) -> bytes:
     return struct.pack(">HHH", vendor, ctype, len(value) + 6) + value
 
 
+_U16_CHUNK = struct.Struct(">HHHH")  # a whole chunk holding a u16 (ports)
+_TIME = struct.Struct(">HHHIHHHI")  # the seconds and microseconds chunks together
+
+
+@functools.lru_cache(maxsize=65536)  # senders repeat addresses; parsing one costs microseconds
 def _address(value: str | int) -> tuple[int, bytes]:
     ip = ipaddress.ip_address(value)
     return (2 if ip.version == 4 else 10), ip.packed
@@ -29,10 +35,9 @@ def encode_v3(*, payload: bytes, src_ip: str = "127.0.0.1", dst_ip: str = "127.0
     parts = [chunk(0x01, bytes([family])), chunk(0x02, bytes([ip_proto])),
              chunk(0x03 if family == 2 else 0x05, src),
              chunk(0x04 if dst_family == 2 else 0x06, dst),
-             chunk(0x07, struct.pack(">H", src_port)), chunk(0x08, struct.pack(">H", dst_port))]
+             _U16_CHUNK.pack(0, 0x07, 8, src_port), _U16_CHUNK.pack(0, 0x08, 8, dst_port)]
     if ts_us is not None:
-        parts += [chunk(0x09, struct.pack(">I", ts_us // 1_000_000)),
-                  chunk(0x0A, struct.pack(">I", ts_us % 1_000_000))]
+        parts.append(_TIME.pack(0, 0x09, 10, ts_us // 1_000_000, 0, 0x0A, 10, ts_us % 1_000_000))
     parts.append(chunk(0x0B, bytes([proto_type])))
     if capture_id is not None:
         parts.append(chunk(0x0C, struct.pack(">I", capture_id)))

@@ -78,7 +78,7 @@ def test_lengths_lie(packet, total, chunk_length):
 def test_stream_cut_anywhere(packets, cuts, garbage):
     """Framing a stream that arrives in arbitrary pieces yields every packet, whole; garbage
     before them is skipped by resynchronising on the magic."""
-    stream = garbage.replace(b"HEP3", b"hep3") + b"".join(packets)
+    stream = garbage.replace(b"HEP3", b"hep3").replace(b"EEP3", b"eep3") + b"".join(packets)
     buffer, out, pos = bytearray(), [], 0
     pieces = []
     for cut in cuts * 50:
