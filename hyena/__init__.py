@@ -16,8 +16,9 @@ from hyena.engine.config import Config  # noqa: E402
 from hyena.engine.database import Database, PartitionInfo, open_database as open  # noqa: E402
 from hyena.engine.scan.result import int128_to_pylist  # noqa: E402
 from hyena.engine.warmup import warm_up  # noqa: E402
+from hyena.memory import retain_freed_memory  # noqa: E402
 from hyena.types import Column, ColumnType  # noqa: E402
 
 __all__ = ["open", "Database", "Config", "Column", "ColumnType", "Sparse", "PartitionInfo",
-           "int128_to_pylist", "warm_up", "errors"]
+           "int128_to_pylist", "warm_up", "retain_freed_memory", "errors"]
 __version__ = "0.1.0"

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+import hyena
 from hepserver.hep.decode import decode, find_resync, frame_length
 from hepserver.hep.errors import HepDecodeError
 from hepserver.ingest.columns import decode_packets, decode_spans, sample_packets
 from hepserver.ingest.listeners import SocketSet
-from hepserver.ingest.memory import keep_freed_memory
 from hepserver.ingest.receive import FULL, GARBAGE, Slots
 from hepserver.ingest.ring import ACK, Ring
 from hepserver.ingest.rows import RowBuffer
@@ -424,7 +424,7 @@ def run_worker(sockets: SocketSet, settings: WorkerSettings, conn: Connection) -
     """Process entry point: warm up, say "ready", serve until the daemon sends "stop", then
     ship everything."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when to stop
-    keep_freed_memory()
+    hyena.retain_freed_memory()
     channel = Channel(conn, Ring.create() if settings.fast_path else None)
     worker = Worker(sockets, settings, conn.send_bytes, channel.ship_batch)
     worker.selector.register(conn, selectors.EVENT_READ, lambda c: None)

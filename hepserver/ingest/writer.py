@@ -21,8 +21,8 @@ from multiprocessing.connection import Connection, wait
 
 import pyarrow as pa
 
+import hyena
 from hepserver.counters import Counters
-from hepserver.ingest.memory import keep_freed_memory
 from hepserver.ingest.ring import ACK, RingReader
 from hyena.errors import HyenaError
 
@@ -40,7 +40,6 @@ def warm_up_appends() -> None:
 
     import numpy as np
 
-    import hyena
     from hepserver.ingest.columns import decode_packets, sample_packets
     from hepserver.schema import ensure_schema
 
@@ -76,7 +75,7 @@ class Writer(threading.Thread):
         return self.ready.wait(timeout)
 
     def run(self) -> None:
-        keep_freed_memory()  # for the whole daemon process: see memory.py
+        hyena.retain_freed_memory()  # for the whole daemon process: see hyena/memory.py
         try:
             warm_up_appends()
         except Exception:  # only a warm-up: capture works without it, a bit slower at first

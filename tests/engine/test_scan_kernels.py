@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import hyena
-from hyena.engine.scan import memory
+from hyena import memory
 from hyena.kernels.compare import in_dense, in_select
 from hyena.kernels.dictionary import bincount_all, gather_coded, lookup_select
 from hyena.kernels.gather import gather_strings, selected_rows

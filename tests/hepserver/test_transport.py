@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+import hyena
 from hepserver.ingest import receive
-from hepserver.ingest.memory import keep_freed_memory
 from hepserver.ingest.receive import SLOT, Slots
 from hepserver.ingest.ring import Ring, RingReader
 
@@ -93,8 +93,8 @@ def test_ring_refuses_batches_larger_than_half(tmp_path):
     ring.unlink()
 
 
-def test_keep_freed_memory():
-    assert keep_freed_memory() is (os.uname().sysname == "Linux")
+def test_freed_memory_is_retained():
+    assert hyena.retain_freed_memory() is (os.uname().sysname == "Linux")
 
 
 def test_slots_split_a_stream_into_frames():

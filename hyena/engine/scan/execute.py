@@ -30,7 +30,7 @@ from hyena.engine.scan.evaluate import (
     select_rows,
 )
 from hyena.engine.scan.gather import ColumnChunk, gather_columns, prefetch_gather
-from hyena.engine.scan.memory import retain_freed_memory
+from hyena.memory import retain_freed_memory
 from hyena.engine.scan.request import TS_LIMIT, ScanSpec
 from hyena.engine.scan.result import ScanResult
 from hyena.errors import InvalidScanError
