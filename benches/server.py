@@ -44,13 +44,20 @@ _HEADER = struct.Struct("<QII")  # raw peer: reply size, action, argument
 RAW_REPLY, RAW_APPEND, RAW_SCAN, RAW_COUNT, RAW_EXIT = range(5)
 TEMPLATE_ROWS = 50_000  # distinct SIP rows; batches cycle through them with new timestamps
 PIPELINE = 3  # requests in flight for the pipelined measurements
+_ROW_KINDS = {"sip": "SIP rows with payload", "numeric": "SIP rows' integer columns only"}
 
 
 # --- data --------------------------------------------------------------------------------------
 
-def _template(rows: int) -> pa.Table:
+def _template(rows: int, kind: str = "sip") -> pa.Table:
+    """The SIP table (strings and payload), or with `kind="numeric"` only its integer columns:
+    then decoding and appending are little more than copies, and the protocol's own cost
+    shows."""
     from benches.sipdata import scan_table
-    return scan_table(rows).combine_chunks()
+    table = scan_table(rows).combine_chunks()
+    if kind == "numeric":
+        table = table.select([f.name for f in table.schema if pa.types.is_integer(f.type)])
+    return table
 
 
 def _schema(table: pa.Table) -> list[tuple[str, str]]:
@@ -138,21 +145,21 @@ def start_server(transport: str, path: Path) -> Proc:
     return Proc(_spawn(args, path / "server.log", "serving"), url)
 
 
-def start_peer(transport: str, path: Path, template_rows: int) -> Proc:
+def start_peer(transport: str, path: Path, template_rows: int, kind: str) -> Proc:
     url, _ = _url(transport, path, "peer")
     args = ["-m", "benches.server", "--raw-peer", url, "--dir", str(path / "peer"),
-            "--template-rows", str(template_rows)]
+            "--template-rows", str(template_rows), "--rows", kind]
     return Proc(_spawn(args, path / "peer.log", "peer ready"), url)
 
 
 # --- the raw peer (its own process) --------------------------------------------------------------
 
-def raw_peer(url: str, data: Path, template_rows: int) -> int:
+def raw_peer(url: str, data: Path, template_rows: int, kind: str) -> int:
     """Answer each message with as many bytes as its header asks for; append or scan first
     when asked (the engine's work without the protocol)."""
     import pynng
     import hyena
-    template = _template(template_rows)
+    template = _template(template_rows, kind)
     db = hyena.open(data)
     for name, ctype in _schema(template):
         db.add_column(name, ctype)
@@ -641,7 +648,7 @@ def run_transport(transport: str, args: argparse.Namespace, root: Path, template
     goals: list[Goal] = []
     with scratch_dir(root, f"server-{transport}") as path:
         server = start_server(transport, path)
-        peer = start_peer(transport, path, template.num_rows)
+        peer = start_peer(transport, path, template.num_rows, args.rows)
         db = hyena.client.connect(server.url)
         raw = RawClient(peer.url)
         try:
@@ -755,6 +762,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-stages", action="store_true",
                         help="skip the 'where the time goes' table")
     parser.add_argument("--dir", help="scratch directory on a real disk (default: temp dir)")
+    parser.add_argument("--rows", choices=("sip", "numeric"), default="sip",
+                        help="sip: the SIP table with strings and payload (default); numeric: "
+                             "its integer columns only")
     parser.add_argument("--raw-peer", help=argparse.SUPPRESS)  # run as the raw peer
     parser.add_argument("--template-rows", type=int, default=TEMPLATE_ROWS,
                         help=argparse.SUPPRESS)
@@ -771,7 +781,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if args.raw_peer:
-        return raw_peer(args.raw_peer, Path(args.dir), args.template_rows)
+        return raw_peer(args.raw_peer, Path(args.dir), args.template_rows, args.rows)
     from benches.common import fmt_count, machine_summary, print_table, scratch_root
     import pynng
     root = scratch_root(args.dir)
@@ -779,10 +789,10 @@ def main(argv: list[str] | None = None) -> int:
     print("server benchmark (benches/server.py)")
     for line in machine_summary(root):
         print(line)
-    template = _template(args.template_rows)
+    template = _template(args.template_rows, args.rows)
     rows_per_mib = _rows_per_mib(template)
     print(f"pynng {pynng.__version__}; hyena server and raw Pair0 peer in processes of their own, "
-          f"client here; SIP rows with payload ({template.num_rows} distinct, cycled), "
+          f"client here; {_ROW_KINDS[args.rows]} ({template.num_rows} distinct, cycled), "
           f"{rows_per_mib} rows ≈ 1 MiB of Insert message;\n{args.rounds} rounds, systems "
           f"taking turns in each; rates are the median round; RSS = peak per round "
           f"(client = this process, server = hyena or the peer); CPU = per message")

@@ -171,7 +171,7 @@ class Scanner:
         finished = []
         i = first
         while i < len(parts):
-            batch = parts[i:i + wave]
+            batch = parts[i:i + _needed(parts, i, wave, spec, start, remaining)]
             starts = [start if k == 0 else 0 for k in range(len(batch))]
             pieces = self._map(list(zip(batch, starts)),
                                lambda ps: self._piece(ps[0], spec, ps[1], remaining))
@@ -376,3 +376,21 @@ def _encode(seq: int, row: int) -> int:
     if seq >= 1 << (64 - ROW_BITS):
         raise InvalidScanError("partition numbers exhausted the stream state")
     return (seq << ROW_BITS) | row
+
+
+def _needed(parts: list[PartitionSnapshot], first: int, wave: int, spec: ScanSpec, start: int,
+            remaining: int) -> int:
+    """How many partitions from `first` on to scan together (at most `wave`). Without
+    filters a partition inside the time range gives all its rows, so the partitions that
+    cannot contribute to this chunk are not scanned: only as many as fill `remaining`."""
+    if not spec.unfiltered:
+        return wave
+    count, have = 0, 0
+    for part in parts[first:first + wave]:
+        if needs_time_filter(part, spec):
+            return wave  # its row count is not known before it is scanned
+        count += 1
+        have += part.rows - (start if count == 1 else 0)
+        if have >= remaining:
+            break
+    return max(count, 1)

@@ -105,10 +105,25 @@ def sparse_value_positions(data: ColumnData, rows: np.ndarray | None, start: int
 
 
 def _sparse(data: ColumnData, rows: np.ndarray | None, start: int, stop: int) -> ColumnChunk:
+    if rows is None:
+        return _sparse_run(data, start, stop)
     positions = sparse_value_positions(data, rows, start, stop)
     valid = positions >= 0
     values = data.values[np.where(valid, positions, 0)] if len(data.values) else \
         np.zeros(len(positions), dtype=data.values.dtype)
+    return ColumnChunk(values, None, valid)
+
+
+def _sparse_run(data: ColumnData, start: int, stop: int) -> ColumnChunk:
+    """Rows [start, stop) of a sparse numeric column: the index is sorted, so their values
+    are one slice of the values, scattered to their rows (no per-row position lookup)."""
+    index = data.index
+    lo, hi = np.searchsorted(index, [start, stop])
+    at = index[lo:hi].astype(np.intp) - start
+    values = np.zeros(stop - start, dtype=data.values.dtype)
+    values[at] = data.values[lo:hi]
+    valid = np.zeros(stop - start, dtype=bool)
+    valid[at] = True
     return ColumnChunk(values, None, valid)
 
 
