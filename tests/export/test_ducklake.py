@@ -3,6 +3,10 @@ rows; every export is a snapshot; time travel and retention work; exports carry 
 watermarks the lake itself holds."""
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -89,4 +93,50 @@ def test_retention_in_the_lake(env):
     assert deleted == 2000
     assert lake.con.execute("SELECT count(*) FROM lake.hep_proto_5_default").fetchone()[0] == 2000
     lake.compact()
+    lake.close()
+
+
+def test_an_export_cut_short_before_its_commit_repeats_nothing_and_its_file_goes(
+        env, monkeypatch):
+    db, tmp = env
+    catalog, data = str(tmp / "lake.sqlite"), tmp / "lake-data"
+    fill(db, 3000, seed=6)
+    lake = DuckLake(catalog, str(data), "node1")
+    written = []
+    original = DuckLake._write
+
+    def write_then_die(self, name, piece):
+        written.append(original(self, name, piece))
+        if len(written) == 3:  # files on disk, the commit never comes
+            raise RuntimeError("killed")
+        return written[-1]
+
+    monkeypatch.setattr(DuckLake, "_write", write_then_die)
+    with pytest.raises(RuntimeError):
+        lake.export(db, everything=True)
+    monkeypatch.undo()
+    orphans = {path for _, path in written}
+    listed = {r[0] for t in lake.tables() for r in lake.con.execute(
+        f"SELECT data_file FROM ducklake_list_files('lake', '{t}')").fetchall()}
+    assert all(Path(p).exists() for p in orphans) and not orphans & listed
+
+    assert lake.export(db, everything=True) == db.count()  # from the last committed watermark
+    lake.close()
+    con = attach(catalog, str(data))
+    total = sum(con.execute(f"SELECT count(*) FROM lake.{t}").fetchone()[0]
+                for t in ("hep_proto_1_call", "hep_proto_1_registration",
+                          "hep_proto_1_default", "hep_proto_5_default",
+                          "hep_proto_100_default"))
+    assert total == db.count()
+    con.close()
+
+    old = time.time() - 2 * 86_400  # orphans older than a day are removed by retention
+    for path in orphans:
+        os.utime(path, (old, old))
+    lake = DuckLake(catalog, str(data), "node1")
+    lake.retain(0)
+    assert not any(Path(p).exists() for p in orphans)
+    rows = sum(lake.con.execute(f"SELECT count(*) FROM lake.{t}").fetchone()[0]
+               for t in lake.tables())
+    assert rows == db.count()
     lake.close()
