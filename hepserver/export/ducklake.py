@@ -34,13 +34,13 @@ import random
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from hepserver.export.exporter import ExportSettings, hep_types, split_pieces, write_parquet
-from hepserver.export.table import export_table
+from hepserver.export.exporter import ExportSettings, hep_types, prepare_pieces, write_parquet
 
 __all__ = ["load_extension", "DuckLake", "attach", "s3_secret", "catalog_url"]
 
@@ -149,35 +149,50 @@ class DuckLake:
         return {pid: int(count) for pid, count in rows}
 
     def export(self, db, everything: bool = False) -> int:
-        """Insert into the lake what it lacks of hyena's partitions; one snapshot per
-        partition exported."""
+        """Add to the lake what it lacks of hyena's partitions; one snapshot per partition
+        exported. With a local data path, a partition's files are written on a second
+        thread while the next partition is read (pyarrow releases the GIL)."""
         with self._lock:
             done = self.watermarks()
-            total = 0
             listed = {t: db.partitions(t) for t in hep_types(db)}
             db.flush()  # export only rows a crash cannot take back
-            for hep_type, parts in listed.items():
-                for part in parts:
-                    start = done.get(str(part.id), 0)
-                    if start >= part.rows or (not part.sealed and not everything):
-                        continue
-                    rows = db.read_partition(part.id, start, part.rows)
-                    self._insert(hep_type, str(part.id), start + rows.num_rows,
-                                 list(split_pieces(export_table(rows, hep_type), hep_type)))
-                    total += rows.num_rows
+            due = [(hep_type, part, done.get(str(part.id), 0))
+                   for hep_type, parts in listed.items() for part in parts]
+            due = [(t, part, start) for t, part, start in due
+                   if start < part.rows and (part.sealed or everything)]
+            total = 0
+            with ThreadPoolExecutor(1, thread_name_prefix="hepserver-lake") as writer:
+                pending = None
+                for hep_type, part, start in due:
+                    count, pieces = prepare_pieces(db, hep_type, part, start)
+                    pieces = self._prepared(pieces)
+                    files = writer.submit(self._write_all, pieces) if self._files else None
+                    if pending is not None:
+                        self._commit(*pending)
+                    pending = (hep_type, str(part.id), start + count, pieces, files)
+                    total += count
+                if pending is not None:
+                    self._commit(*pending)
             return total
 
-    def _insert(self, hep_type: int, partition_id: str, watermark: int,
-                pieces: list[tuple[str, pa.Table]]) -> None:
-        con = self.con
+    def _prepared(self, pieces: list[tuple[str, pa.Table]]) -> list[tuple[str, pa.Table]]:
+        """The pieces with their writer_id column, their tables made to hold them."""
         pieces = [(name, piece.append_column(
             "writer_id", pa.repeat(pa.scalar(self.writer_id), piece.num_rows)))
             for name, piece in pieces]
         for name, piece in pieces:  # tables first, in their own commits (nodes race here)
             if not set(piece.schema.names) <= self._columns.get(name, set()):
                 self._retrying(lambda: self._ensure_table(name, piece.schema))
+        return pieces
 
-        files = [self._write(name, piece) for name, piece in pieces] if self._files else []
+    def _write_all(self, pieces: list[tuple[str, pa.Table]]) -> list[tuple[str, str]]:
+        return [self._write(name, piece) for name, piece in pieces]
+
+    def _commit(self, hep_type: int, partition_id: str, watermark: int,
+                pieces: list[tuple[str, pa.Table]], written: Future | None) -> None:
+        """One transaction: the partition's rows (its files, or an INSERT) and its watermark."""
+        con = self.con
+        files = written.result() if written is not None else []
 
         def commit() -> None:
             con.execute("BEGIN")
@@ -185,7 +200,7 @@ class DuckLake:
                 for name, path in files:
                     con.execute(f"CALL ducklake_add_data_files('{self.alias}', '{name}', ?, "
                                 "allow_missing => true)", [path])
-                for name, piece in pieces if not files else ():
+                for name, piece in pieces if written is None else ():
                     con.register("piece", piece)
                     con.execute(f"INSERT INTO {self.alias}.{name} BY NAME SELECT * FROM piece")
                     con.unregister("piece")

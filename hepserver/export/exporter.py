@@ -31,7 +31,8 @@ import pyarrow.parquet as pq
 from hepserver.export.catalog import CHUNK_NS, NS_PER_US, FileEntry, TypeCatalog
 from hepserver.export.table import PROFILE_TABLES, export_table, table_name
 
-__all__ = ["ExportSettings", "Exporter", "write_parquet", "split_pieces", "hep_types"]
+__all__ = ["ExportSettings", "Exporter", "write_parquet", "prepare_pieces", "split_pieces",
+           "hep_types"]
 
 log = logging.getLogger("hepserver.export")
 
@@ -130,35 +131,8 @@ class Exporter:
         return commits.total
 
     def prepare(self, hep_type: int, part, start: int = 0) -> tuple[int, list]:
-        """(rows read, [(Homer table, exported rows)]) of one partition from row `start`.
-        hyena's rows are split first, then each piece converted: a split copies fewer bytes
-        before the conversion (no rcinfo, no address text yet)."""
-        count, pieces = self._read_pieces(hep_type, part, start)
-        return count, [(name, export_table(piece, hep_type)) for name, piece in pieces]
-
-    def _read_pieces(self, hep_type: int, part, start: int) -> tuple[int, list]:
-        """hyena's rows of the partition from `start`, as (Homer table, rows) pieces."""
-        if hep_type == 1 and part.sealed and start == 0:
-            pieces = self._scan_profiles(part)
-            if pieces is not None:
-                return part.rows, pieces
-        rows = self.db.read_partition(part.id, start, part.rows)
-        return rows.num_rows, list(split_pieces(rows, hep_type, time_column="ts"))
-
-    def _scan_profiles(self, part) -> list | None:
-        """A whole sealed SIP partition's pieces, read per Homer table by filtered scans:
-        hyena gathers each table's rows itself, once (a read and a split copy them twice).
-        None when some rows have no profile (they go to the default table by a split)."""
-        keyed, found = [], 0
-        for kind, profile in enumerate(PROFILE_TABLES):
-            rows = self.db.scan(partitions=[part.id], filters=[("sip_profile", "==", profile)])
-            found += rows.num_rows
-            if rows.num_rows:
-                keyed += [(window * 4 + kind, table_name(1, profile), piece)
-                          for window, piece in _split_by_key(rows, _windows(rows, "ts"))]
-        if found != part.rows:
-            return None
-        return [(name, piece) for _, name, piece in sorted(keyed, key=lambda k: k[0])]
+        """(rows read, [(Homer table, exported rows)]) of one partition from row `start`."""
+        return prepare_pieces(self.db, hep_type, part, start)
 
     def _start(self, catalog: TypeCatalog, part, start: int, count: int, pieces: list,
                pool: ThreadPoolExecutor | None) -> "_Writing":
@@ -243,6 +217,41 @@ class _Commits:
     def close(self) -> None:
         if self.uncommitted:
             self.commit()
+
+
+def prepare_pieces(db, hep_type: int, part, start: int = 0) -> tuple[int, list]:
+    """(rows read, [(Homer table, exported rows)]) of one partition from row `start`: the
+    files' contents, for the exporter and the DuckLake alike. hyena's rows are split first,
+    then each piece converted: a split copies fewer bytes before the conversion (no rcinfo,
+    no address text yet)."""
+    count, pieces = _read_pieces(db, hep_type, part, start)
+    return count, [(name, export_table(piece, hep_type)) for name, piece in pieces]
+
+
+def _read_pieces(db, hep_type: int, part, start: int) -> tuple[int, list]:
+    """hyena's rows of the partition from `start`, as (Homer table, rows) pieces."""
+    if hep_type == 1 and part.sealed and start == 0:
+        pieces = _scan_profiles(db, part)
+        if pieces is not None:
+            return part.rows, pieces
+    rows = db.read_partition(part.id, start, part.rows)
+    return rows.num_rows, list(split_pieces(rows, hep_type, time_column="ts"))
+
+
+def _scan_profiles(db, part) -> list | None:
+    """A whole sealed SIP partition's pieces, read per Homer table by filtered scans: hyena
+    gathers each table's rows itself, once (a read and a split copy them twice). None when
+    some rows have no profile (they go to the default table by a split)."""
+    keyed, found = [], 0
+    for kind, profile in enumerate(PROFILE_TABLES):
+        rows = db.scan(partitions=[part.id], filters=[("sip_profile", "==", profile)])
+        found += rows.num_rows
+        if rows.num_rows:
+            keyed += [(window * 4 + kind, table_name(1, profile), piece)
+                      for window, piece in _split_by_key(rows, _windows(rows, "ts"))]
+    if found != part.rows:
+        return None
+    return [(name, piece) for _, name, piece in sorted(keyed, key=lambda k: k[0])]
 
 
 def split_pieces(table: pa.Table, hep_type: int, time_column: str = "timestamp"):
