@@ -288,17 +288,23 @@ class Worker:
             if why == FULL:
                 self.decode_pending()
             elif why == GARBAGE:
-                self.counters["rejected:stream_garbage"] += 1
-                found = find_resync(buffer, start + 1)
-                if found is None:
-                    start = max(start, len(buffer) - 3)  # a magic may be split: keep 3 bytes
+                start, resynced = self._skip_garbage(buffer, start)
+                if not resynced:
                     break
-                start = found
             else:
                 break
         del view  # the bytearray cannot be resized while a view of it exists
         self._decode_if_full()
         self._consumed(stream, start)
+
+    def _skip_garbage(self, buffer: bytearray, start: int) -> tuple[int, bool]:
+        """Bytes at `start` are not a frame (counted): (where the next `HEP3` magic is, True),
+        or, without one, (where the last 3 bytes start, False): a magic may be split there."""
+        self.counters["rejected:stream_garbage"] += 1
+        found = find_resync(buffer, start + 1)
+        if found is None:
+            return max(start, len(buffer) - 3), False
+        return found, True
 
     def _consumed(self, stream: _Stream, start: int) -> None:
         if start:
@@ -315,12 +321,9 @@ class Worker:
             try:
                 length = frame_length(memoryview(buffer)[start:])
             except HepDecodeError:
-                self.counters["rejected:stream_garbage"] += 1
-                found = find_resync(buffer, start + 1)
-                if found is None:
-                    start = max(start, len(buffer) - 3)  # a magic may be split: keep 3 bytes
+                start, resynced = self._skip_garbage(buffer, start)
+                if not resynced:
                     break
-                start = found
                 continue
             if length is None or len(buffer) - start < length:
                 break

@@ -98,19 +98,20 @@ def _member(v, sorted_set: np.ndarray) -> bool:
 
 
 @kernel
+def _eight(sorted_set: np.ndarray) -> tuple:
+    """The 1..8 members as eight values, the last one repeated (for branch-free tests)."""
+    k = sorted_set.shape[0] - 1
+    return (sorted_set[0], sorted_set[min(1, k)], sorted_set[min(2, k)], sorted_set[min(3, k)],
+            sorted_set[min(4, k)], sorted_set[min(5, k)], sorted_set[min(6, k)],
+            sorted_set[min(7, k)])
+
+
+@kernel
 def _in_few(values: np.ndarray, sorted_set: np.ndarray, mask: np.ndarray, mode: int,
             start: np.uint64) -> None:
     """in_dense for 1..8 values: eight comparisons per row (repeating the last value), no
     branches and no loop over the set, so the compiler vectorises the row loop."""
-    k = sorted_set.shape[0] - 1
-    s0 = sorted_set[0]
-    s1 = sorted_set[min(1, k)]
-    s2 = sorted_set[min(2, k)]
-    s3 = sorted_set[min(3, k)]
-    s4 = sorted_set[min(4, k)]
-    s5 = sorted_set[min(5, k)]
-    s6 = sorted_set[min(6, k)]
-    s7 = sorted_set[min(7, k)]
+    s0, s1, s2, s3, s4, s5, s6, s7 = _eight(sorted_set)
     for i in range(np.uint64(mask.shape[0])):
         v = values[start + i]
         r = ((v == s0) | (v == s1) | (v == s2) | (v == s3) | (v == s4) | (v == s5) |
@@ -136,15 +137,7 @@ def in_select(values: np.ndarray, sorted_set: np.ndarray, start: int, limit: int
     """Rows start + i (the first `limit`) whose value is one of 1..8 members, without a mask:
     64 rows at a time are tested with branch-free comparisons (vectorised), and only blocks
     holding a hit are looked at row by row (a selective IN seldom has one)."""
-    k = sorted_set.shape[0] - 1
-    s0 = sorted_set[0]
-    s1 = sorted_set[min(1, k)]
-    s2 = sorted_set[min(2, k)]
-    s3 = sorted_set[min(3, k)]
-    s4 = sorted_set[min(4, k)]
-    s5 = sorted_set[min(5, k)]
-    s6 = sorted_set[min(6, k)]
-    s7 = sorted_set[min(7, k)]
+    s0, s1, s2, s3, s4, s5, s6, s7 = _eight(sorted_set)
     n = np.uint64(values.shape[0])
     limit = np.uint64(limit)
     found = np.uint64(0)
