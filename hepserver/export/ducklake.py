@@ -7,12 +7,13 @@ Each hyena partition's new rows become one DuckLake transaction that adds them a
 in `hepserver_watermarks`, how many rows of that partition the lake holds (per writer id). So
 each partition exported is one snapshot, time travel works, and a crash at any point neither
 loses nor repeats rows: the next export continues from the watermarks of the last committed
-snapshot. With a local DATA_PATH the rows are written as Parquet by pyarrow (the exporter's
-writer, 2.5x faster than DuckDB's INSERT into the lake), fsynced, and registered in the
-transaction with `ducklake_add_data_files`; a crash before the commit leaves a file no
-snapshot lists, which `retain` deletes (`ducklake_delete_orphaned_files`, for files older
-than a day, so another node's file waiting for its commit is never touched). With an s3://
-DATA_PATH DuckLake writes the rows itself (`INSERT`). DuckLake compacts
+snapshot. The rows are written as Parquet by pyarrow (the exporter's writer, twice as fast
+as DuckDB's INSERT into the lake), fsynced, and with an s3:// DATA_PATH uploaded (boto3,
+retried as the object store's uploads are), then registered in the transaction with
+`ducklake_add_data_files`. A crash before the commit leaves a file no snapshot lists, which
+`retain` deletes (`ducklake_delete_orphaned_files`, for files older than a day, so another
+node's file waiting for its commit is never touched). Other remote DATA_PATHs (gs://, ...)
+are written by DuckLake itself (`INSERT`). DuckLake compacts
 (`ducklake_merge_adjacent_files`) and expires old snapshots itself.
 
 Several capture nodes may share one lake (a PostgreSQL catalog and an s3:// data path): every
@@ -31,6 +32,7 @@ import importlib
 import logging
 import os
 import random
+import tempfile
 import threading
 import time
 import uuid
@@ -40,7 +42,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from hepserver.counters import Counters
 from hepserver.export.exporter import ExportSettings, hep_types, prepare_pieces, write_parquet
+from hepserver.export.objectstore import ObjectStore, ObjectStoreSettings
 
 __all__ = ["load_extension", "DuckLake", "attach", "s3_secret", "catalog_url"]
 
@@ -102,7 +106,7 @@ def catalog_url(spec: str) -> str:
 class DuckLake:
     def __init__(self, catalog: str, data_path: str | Path, writer_id: str,
                  alias: str = "lake", s3_endpoint: str | None = None,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, counters: Counters | None = None) -> None:
         self.catalog = catalog_url(catalog)
         self.data_path = str(data_path).rstrip("/") + "/"
         self.writer_id = writer_id
@@ -113,9 +117,15 @@ class DuckLake:
         self._retrying(lambda: attach(self.con, self.catalog, self.data_path, alias,
                                       s3_endpoint, read_only))
         self._columns: dict[str, set[str]] = {}  # tables known to have these columns
-        # a local data path: files written by pyarrow and added (see above); else INSERT
-        self._files = None if "://" in self.data_path else \
+        # files written by pyarrow and added (see above): on disk or uploaded; else INSERT
+        self._files = None if "://" in self.data_path and not self._s3 else \
             ExportSettings(Path(self.data_path), writer_id)
+        self._store: ObjectStore | None = None
+        self._spool: tempfile.TemporaryDirectory | None = None
+        if self._s3 and not read_only:
+            bucket, _, prefix = self.data_path[len("s3://"):].partition("/")
+            self._store = ObjectStore(ObjectStoreSettings(bucket, prefix, s3_endpoint), counters)
+            self._spool = tempfile.TemporaryDirectory(prefix="hepserver-lake-")
         if not read_only:
             self._retrying(lambda: self.con.execute(
                 f"CREATE TABLE IF NOT EXISTS {alias}.hepserver_watermarks (writer_id VARCHAR, "
@@ -216,11 +226,25 @@ class DuckLake:
 
         self._retrying(commit)
 
+    @property
+    def _s3(self) -> bool:
+        return self.data_path.startswith("s3://")
+
     def _write(self, name: str, piece: pa.Table) -> tuple[str, str]:
-        """Write and fsync one piece where DuckLake keeps the table's files; (table, path)."""
-        path = Path(self.data_path) / "main" / name / f"hepserver-{uuid.uuid4().hex}.parquet"
-        write_parquet(piece, path, self._files)
-        return name, str(path)
+        """Write one piece where DuckLake keeps the table's files (fsynced, or uploaded);
+        (table, path or URL)."""
+        relative = f"main/{name}/hepserver-{uuid.uuid4().hex}.parquet"
+        if self._store is None:
+            path = Path(self.data_path) / relative
+            write_parquet(piece, path, self._files)
+            return name, str(path)
+        spooled = Path(self._spool.name) / relative.replace("/", "-")
+        try:
+            write_parquet(piece, spooled, self._files)
+            self._store.put_file(spooled, self._store.settings.key(relative))
+        finally:
+            spooled.unlink(missing_ok=True)
+        return name, self._store.settings.url(relative)
 
     def _ensure_table(self, name: str, schema: pa.Schema) -> None:
         """Create a Homer table shaped like `schema`, or add the columns it lacks."""
@@ -274,3 +298,5 @@ class DuckLake:
 
     def close(self) -> None:
         self.con.close()
+        if self._spool is not None:
+            self._spool.cleanup()

@@ -74,7 +74,8 @@ class Maintenance:
                 raise ValueError("a DuckLake needs a data path")
             data = settings.ducklake_data
             self.lake = DuckLake(settings.ducklake, data, settings.writer_id,
-                                 s3_endpoint=settings.s3.endpoint_url if settings.s3 else None)
+                                 s3_endpoint=settings.s3.endpoint_url if settings.s3 else None,
+                                 counters=self.counters)
         self.mirror = Mirror(ObjectStore(settings.s3, self.counters), settings.writer_id) \
             if settings.s3 else None
         self._lock = threading.Lock()  # one maintenance step at a time

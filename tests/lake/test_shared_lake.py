@@ -1,6 +1,7 @@
-"""Rules of a lake shared by several nodes, without servers (SQLite catalog, local data):
-rows say which node captured them, watermarks and retention are per node, and a table made by
-an older schema gains the columns a newer node brings."""
+"""Rules of a lake shared by several nodes (SQLite catalog; local data, or the S3 server on
+loopback): rows say which node captured them, watermarks and retention are per node, a table
+made by an older schema gains the columns a newer node brings, and files uploaded by an export
+cut short are never added."""
 from __future__ import annotations
 
 from hepserver.export.ducklake import DuckLake
@@ -51,5 +52,43 @@ def test_a_table_gains_the_columns_a_newer_schema_brings(fast_tmp_path):
     payloads = lake.con.execute("SELECT payload FROM lake.hep_proto_5_default").fetchall()
     assert sorted(p[0] for p in payloads) == sorted(
         db.scan(sources=[5], columns=["payload"]).column(0).to_pylist())
+    lake.close()
+    db.close()
+
+
+def test_a_lake_in_the_bucket_takes_uploaded_files_once_even_after_a_cut_short_export(
+        fast_tmp_path, bucket, monkeypatch):
+    import boto3
+    import pytest
+
+    db = open_capture_db(fast_tmp_path / "hyena", block_size=65536)
+    fill(db, 2500, seed=7)
+    catalog, data = str(fast_tmp_path / "lake.sqlite"), f"s3://{bucket}/lake"
+    lake = DuckLake(catalog, data, "node-a")
+    uploads = []
+    original = DuckLake._write
+
+    def upload_then_die(self, name, piece):
+        uploads.append(original(self, name, piece))
+        if len(uploads) == 2:
+            raise RuntimeError("killed")
+        return uploads[-1]
+
+    monkeypatch.setattr(DuckLake, "_write", upload_then_die)
+    with pytest.raises(RuntimeError):
+        lake.export(db, everything=True)
+    monkeypatch.undo()
+    orphans = {url for _, url in uploads}  # uploaded by the export that failed, never added
+    assert lake.export(db, everything=True) == db.count()
+    rows = sum(lake.con.execute(f"SELECT count(*) FROM lake.{t}").fetchone()[0]
+               for t in lake.tables())
+    assert rows == db.count()
+    listed = {r[0] for t in lake.tables() for r in lake.con.execute(
+        f"SELECT data_file FROM ducklake_list_files('lake', '{t}')").fetchall()}
+    assert listed and all(f.startswith(f"s3://{bucket}/lake/main/hep_proto_") for f in listed)
+    keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(
+        Bucket=bucket, Prefix="lake/")["Contents"]}
+    assert not orphans & listed
+    assert {f"s3://{bucket}/{k}" for k in keys} == listed | orphans
     lake.close()
     db.close()
