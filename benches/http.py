@@ -54,8 +54,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
 
-from benches.common import (fmt_bytes, fmt_count, machine_summary, peak_rss, print_table,
-                            reset_peak_rss, scratch_dir, scratch_root, settle)
+from benches.common import (fmt_bytes, fmt_count, free_port, machine_summary, peak_rss,
+                            print_table, proc_status_bytes, reset_peak_rss, scratch_dir,
+                            scratch_root, settle)
 from benches.sipdata import (CAPTURE_SOURCE, HEP_QUERIES, T0, Query, capture_table,
                              hep_packets, hep_query_params, hep_render, iso_time)
 from hepserver.daemon import udp_drops
@@ -137,36 +138,11 @@ def exported_files(parquet_dir: Path) -> list[str]:
 
 # --- the daemon ---------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    """A port free for TCP and UDP on 127.0.0.1."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-
-
-def _status_kb(pid: int, key: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 class Daemon:
     """`python -m hepserver` on loopback; an HTTP/1.1 keep-alive client for its API."""
 
     def __init__(self, data_dir: Path, parquet_dir: Path, *extra: str) -> None:
-        self.hep_port, self.http_port = _free_port(), _free_port()
+        self.hep_port, self.http_port = free_port(), free_port()
         self.parquet_dir = parquet_dir
         self.log_path = data_dir.parent / f"{data_dir.name}-daemon.log"
         self.log = open(self.log_path, "ab")
@@ -238,8 +214,8 @@ class Daemon:
     def peak_rss(self) -> tuple[int, int]:
         """(the main process's peak RSS since reset_peak, the workers' summed)."""
         pids = self.pids()
-        return (_status_kb(pids[0], "VmHWM"),
-                sum(_status_kb(pid, "VmHWM") for pid in pids[1:]))
+        return (proc_status_bytes(pids[0], "VmHWM"),
+                sum(proc_status_bytes(pid, "VmHWM") for pid in pids[1:]))
 
     def stop(self) -> None:
         if self.conn is not None:
