@@ -102,6 +102,15 @@ def _strip(data: np.ndarray, a: int, b: int) -> tuple:
 
 
 @kernel
+def _skip(data: np.ndarray, a: int, b: int, spaces: bool) -> int:
+    """The first position from a (before b) that is not a space (spaces=True), or that is
+    one (spaces=False): skips blanks or one word."""
+    while a < b and _space(data[a]) == spaces:
+        a += 1
+    return a
+
+
+@kernel
 def _find(data: np.ndarray, a: int, b: int, c: int) -> int:
     """First position of byte c in data[a:b], else -1. (Loops index views from 0 throughout
     this module: numba then drops the negative-index check, which otherwise costs ~0.7 ns
@@ -436,21 +445,11 @@ def _parse_one(data, a, b, i, spans_a, spans_b, status_code, cseq_num, expires, 
     if header_a[_H_CSEQ] < 0:
         return NOT_SIP
     ca, cb = header_a[_H_CSEQ], header_b[_H_CSEQ]
-    t0a = ca
-    while t0a < cb and _space(data[t0a]):
-        t0a += 1
-    t0b = t0a
-    while t0b < cb and not _space(data[t0b]):
-        t0b += 1
-    t1a = t0b
-    while t1a < cb and _space(data[t1a]):
-        t1a += 1
-    t1b = t1a
-    while t1b < cb and not _space(data[t1b]):
-        t1b += 1
-    rest = t1b
-    while rest < cb and _space(data[rest]):
-        rest += 1
+    t0a = _skip(data, ca, cb, True)  # number, method: two words and nothing after them
+    t0b = _skip(data, t0a, cb, False)
+    t1a = _skip(data, t0b, cb, True)
+    t1b = _skip(data, t1a, cb, False)
+    rest = _skip(data, t1b, cb, True)
     if t0b == t0a or t1b == t1a or rest < cb or t1b - t1a < 3:
         return NOT_SIP  # not exactly two words, or a method shorter than 3
     for q in range(t1a, t1b):
